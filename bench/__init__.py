@@ -1,0 +1,1 @@
+"""huxin benchmarks: ``python -m bench`` runs them all and prints one table."""

@@ -1,0 +1,1 @@
+"""huxin.mapping: scale definitions of the member cities and conversion between them."""

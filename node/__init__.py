@@ -1,0 +1,1 @@
+"""huxin.node: the city node service, its storage, peer sync and the ``huxin`` CLI."""

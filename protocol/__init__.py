@@ -1,0 +1,1 @@
+"""huxin.protocol: the wire formats -- attestations, presentations, status lists, verification."""

@@ -1,0 +1,301 @@
+"""JOSE building blocks shared by every huxin token kind.
+
+What it does: strict base64url (RFC 7515 section 2), compact JSON, JSON object parsing that
+rejects duplicate member names, public JWK import/export for P-256 and Ed25519 (RFC 7517, RFC
+8037), RFC 7638 thumbprints (our ``kid``), and the pluggable :class:`Signer` with the matching
+:func:`verify_signature`. ES256 signatures are the raw 64-byte ``r || s`` form of RFC 7518
+section 3.4; EdDSA signatures are raw Ed25519 (RFC 8037).
+
+What it deliberately does not do: decide which algorithms are acceptable (the caller passes its
+configured allowlist), fetch keys, or read the clock. Adding a national algorithm (SM2) means one
+more entry in ``_ALGORITHMS`` and a signer class; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+from protocol.errors import AlgorithmNotAllowedError, BadSignatureError, MalformedError
+
+ES256: Final = "ES256"
+EDDSA: Final = "EdDSA"
+#: Algorithms this implementation can sign and verify. A deployment allows a subset.
+SUPPORTED_ALGORITHMS: Final = frozenset({ES256, EDDSA})
+#: The default allowlist: ES256 only (DESIGN.md "Standards").
+DEFAULT_ALLOWED_ALGORITHMS: Final = frozenset({ES256})
+
+PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+Jwk = dict[str, str]
+
+_P256_COORD_LEN: Final = 32
+_ED25519_LEN: Final = 32
+_ES256_SIG_LEN: Final = 64
+_B64U_ALPHABET: Final = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+)
+
+
+# --------------------------------------------------------------------------------------------
+# base64url and JSON
+
+
+def b64u_encode(data: bytes) -> str:
+    """Encode bytes as unpadded base64url text."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64u_decode(text: str | bytes, *, what: str = "value") -> bytes:
+    """Decode unpadded base64url strictly.
+
+    Raises:
+        MalformedError: padding, characters outside the URL-safe alphabet, or an impossible
+            length (``len % 4 == 1``).
+    """
+    raw = text.encode("ascii", "replace") if isinstance(text, str) else text
+    if not _B64U_ALPHABET.issuperset(raw) or len(raw) % 4 == 1:
+        raise MalformedError(f"{what} is not unpadded base64url")
+    try:
+        return base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
+    except (binascii.Error, ValueError) as err:  # pragma: no cover - alphabet checked above
+        raise MalformedError(f"{what} is not base64url") from err
+
+
+def json_bytes(obj: object) -> bytes:
+    """Serialise ``obj`` as compact UTF-8 JSON (no spaces, non-ASCII kept as is)."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in pairs:
+        if key in out:
+            raise MalformedError(f"duplicate JSON member {key!r}")
+        out[key] = value
+    return out
+
+
+def _no_constants(name: str) -> object:
+    raise MalformedError(f"JSON constant {name} is not allowed")
+
+
+def parse_json_object(data: bytes | str, *, what: str = "JSON") -> dict[str, object]:
+    """Parse a JSON object, refusing duplicate member names, NaN/Infinity and non-objects.
+
+    Raises:
+        MalformedError: not UTF-8, not JSON, not an object, or a member name repeats.
+    """
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    except MalformedError as err:
+        raise MalformedError(f"{what}: {err.message}") from err
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise MalformedError(f"{what} is not valid JSON") from err
+    if not isinstance(value, dict):
+        raise MalformedError(f"{what} is not a JSON object")
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# JWKs and thumbprints
+
+
+def public_jwk(key: PublicKey) -> Jwk:
+    """Export a public key as a minimal JWK (only the required members)."""
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        if not isinstance(key.curve, ec.SECP256R1):
+            raise AlgorithmNotAllowedError(f"unsupported curve {key.curve.name}")
+        nums = key.public_numbers()
+        return {
+            "kty": "EC",
+            "crv": "P-256",
+            "x": b64u_encode(nums.x.to_bytes(_P256_COORD_LEN, "big")),
+            "y": b64u_encode(nums.y.to_bytes(_P256_COORD_LEN, "big")),
+        }
+    from cryptography.hazmat.primitives import serialization
+
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return {"kty": "OKP", "crv": "Ed25519", "x": b64u_encode(raw)}
+
+
+def _member(jwk: Mapping[str, object], name: str) -> str:
+    value = jwk.get(name)
+    if not isinstance(value, str):
+        raise MalformedError(f"JWK member {name!r} is missing or not a string")
+    return value
+
+
+def public_key_from_jwk(jwk: Mapping[str, object]) -> PublicKey:
+    """Import a public JWK (EC P-256 or OKP Ed25519).
+
+    Raises:
+        MalformedError: wrong shape, unsupported ``kty``/``crv``, a private member ``d``, wrong
+            coordinate lengths, or a point not on the curve.
+    """
+    if "d" in jwk:
+        raise MalformedError("JWK carries private key material")
+    kty = _member(jwk, "kty")
+    crv = _member(jwk, "crv")
+    if kty == "EC" and crv == "P-256":
+        x = b64u_decode(_member(jwk, "x"), what="JWK x")
+        y = b64u_decode(_member(jwk, "y"), what="JWK y")
+        if len(x) != _P256_COORD_LEN or len(y) != _P256_COORD_LEN:
+            raise MalformedError("P-256 JWK coordinates must be 32 bytes")
+        try:
+            return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + x + y)
+        except ValueError as err:
+            raise MalformedError("JWK point is not on P-256") from err
+    if kty == "OKP" and crv == "Ed25519":
+        x = b64u_decode(_member(jwk, "x"), what="JWK x")
+        if len(x) != _ED25519_LEN:
+            raise MalformedError("Ed25519 JWK x must be 32 bytes")
+        return ed25519.Ed25519PublicKey.from_public_bytes(x)
+    raise MalformedError(f"unsupported JWK kty={kty!r} crv={crv!r}")
+
+
+_THUMBPRINT_MEMBERS: Final = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x")}
+
+
+def jwk_thumbprint(jwk: Mapping[str, object]) -> str:
+    """RFC 7638 SHA-256 thumbprint of a public JWK, base64url: huxin's ``kid``.
+
+    Raises:
+        MalformedError: unsupported ``kty`` or a required member is missing.
+    """
+    members = _THUMBPRINT_MEMBERS.get(_member(jwk, "kty"))
+    if members is None:
+        raise MalformedError(f"no thumbprint rule for kty={jwk.get('kty')!r}")
+    canonical = {name: _member(jwk, name) for name in members}
+    digest = hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode()).digest()
+    return b64u_encode(digest)
+
+
+def key_thumbprint(key: PublicKey) -> str:
+    """RFC 7638 thumbprint of a public key object."""
+    return jwk_thumbprint(public_jwk(key))
+
+
+def algorithm_for_key(key: PublicKey | PrivateKey) -> str:
+    """The JWS ``alg`` a key signs with: ES256 for P-256, EdDSA for Ed25519."""
+    if isinstance(key, ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey):
+        if not isinstance(key.curve, ec.SECP256R1):
+            raise AlgorithmNotAllowedError(f"unsupported curve {key.curve.name}")
+        return ES256
+    return EDDSA
+
+
+# --------------------------------------------------------------------------------------------
+# Signing and verification
+
+
+class Signer(Protocol):
+    """Something that signs JWS signing input: a key in memory, an HSM, a remote KMS.
+
+    ``alg`` is the JWS algorithm, ``kid`` the RFC 7638 thumbprint of ``public_jwk``.
+    """
+
+    @property
+    def alg(self) -> str: ...
+
+    @property
+    def kid(self) -> str: ...
+
+    @property
+    def public_jwk(self) -> Jwk: ...
+
+    def sign(self, data: bytes) -> bytes:
+        """Return the JWS signature over ``data`` (raw ``r || s`` for ES256)."""
+        ...
+
+
+@dataclass(frozen=True, eq=False)
+class KeySigner:
+    """A :class:`Signer` backed by a private key held in memory."""
+
+    private_key: PrivateKey
+
+    @property
+    def alg(self) -> str:
+        return algorithm_for_key(self.private_key)
+
+    @property
+    def public_key(self) -> PublicKey:
+        return self.private_key.public_key()
+
+    @property
+    def public_jwk(self) -> Jwk:
+        return public_jwk(self.public_key)
+
+    @property
+    def kid(self) -> str:
+        return jwk_thumbprint(self.public_jwk)
+
+    def sign(self, data: bytes) -> bytes:
+        key = self.private_key
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+            return r.to_bytes(_P256_COORD_LEN, "big") + s.to_bytes(_P256_COORD_LEN, "big")
+        return key.sign(data)
+
+    @classmethod
+    def generate(cls, alg: str = ES256) -> KeySigner:
+        """A fresh key for ``alg`` (ES256 or EdDSA)."""
+        if alg == ES256:
+            return cls(ec.generate_private_key(ec.SECP256R1()))
+        if alg == EDDSA:
+            return cls(ed25519.Ed25519PrivateKey.generate())
+        raise AlgorithmNotAllowedError(f"cannot generate a key for alg {alg!r}")
+
+
+def verify_signature(
+    alg: str,
+    key: PublicKey,
+    data: bytes,
+    signature: bytes,
+    allowed: frozenset[str] = DEFAULT_ALLOWED_ALGORITHMS,
+) -> None:
+    """Verify a JWS signature; return only if it is valid.
+
+    ``alg`` comes from the token header but is checked against ``allowed`` (from configuration)
+    and against the key's own type, so a header can never pick the verification algorithm.
+
+    Raises:
+        AlgorithmNotAllowedError: ``alg`` is not allowed or does not match the key type.
+        BadSignatureError: the signature is invalid (including wrong length).
+    """
+    if alg not in allowed or alg not in SUPPORTED_ALGORITHMS:
+        raise AlgorithmNotAllowedError(f"algorithm {alg!r} is not allowed")
+    if alg == ES256:
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise AlgorithmNotAllowedError("ES256 token for a non-EC key")
+        if len(signature) != _ES256_SIG_LEN:
+            raise BadSignatureError("ES256 signature must be 64 bytes")
+        der = encode_dss_signature(
+            int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+        )
+        try:
+            key.verify(der, data, ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature as err:
+            raise BadSignatureError("signature does not verify") from err
+        return
+    if not isinstance(key, ed25519.Ed25519PublicKey):
+        raise AlgorithmNotAllowedError("EdDSA token for a non-Ed25519 key")
+    try:
+        key.verify(signature, data)
+    except InvalidSignature as err:
+        raise BadSignatureError("signature does not verify") from err
