@@ -168,6 +168,18 @@ class StatusUnavailableError(UnavailableError):
     code = "status_unavailable"
 
 
+class IssuanceError(ProtocolError):
+    """The issuer was asked to sign something it must not (bad level, band, status or key)."""
+
+    code = "issuance_invalid"
+
+
+class PresentationRequestError(ProtocolError):
+    """The holder cannot satisfy a disclosure request from the attestation it holds."""
+
+    code = "cannot_present"
+
+
 #: Every concrete protocol error class, by code. Used by docs and tests to keep codes unique.
 ERROR_CLASSES: dict[str, type[ProtocolError]] = {}
 

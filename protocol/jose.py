@@ -93,6 +93,21 @@ def _no_constants(name: str) -> object:
     raise MalformedError(f"JSON constant {name} is not allowed")
 
 
+def parse_json(data: bytes | str, *, what: str = "JSON") -> object:
+    """Parse any JSON value, refusing duplicate member names and NaN/Infinity.
+
+    Raises:
+        MalformedError: not UTF-8, not JSON, or a member name repeats.
+    """
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    except MalformedError as err:
+        raise MalformedError(f"{what}: {err.message}") from err
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise MalformedError(f"{what} is not valid JSON") from err
+
+
 def parse_json_object(data: bytes | str, *, what: str = "JSON") -> dict[str, object]:
     """Parse a JSON object, refusing duplicate member names, NaN/Infinity and non-objects.
 

@@ -1,0 +1,372 @@
+"""SD-JWT mechanics (RFC 9901): disclosures, salts, digests, decoys, the ``~`` compact format.
+
+What it does: builds and parses Disclosures (``[salt, name, value]``, base64url of UTF-8 JSON),
+computes their digests and decoy digests with ``sha-256`` (the only ``_sd_alg`` huxin uses),
+splits and joins the compact serialisation ``<issuer-jwt>~<disclosure>~...~[<kb-jwt>]``,
+computes ``sd_hash`` (RFC 9901 section 4.3.1), signs and decodes compact JWS, and runs the
+Disclosure processing of RFC 9901 section 7.1 step 3 over a decoded payload: every Disclosure
+referenced exactly once, no digest twice, no Disclosure overriding a signed claim or using a
+reserved name.
+
+What it deliberately does not do: decide which claims are required, which algorithms or keys
+are acceptable, or anything about time -- that is :mod:`protocol.verifier`. It never reads the
+clock or the random source implicitly: salts come from an injectable :data:`SaltSource`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from protocol.errors import BadDisclosureError, MalformedError, TooLargeError
+from protocol.jose import (
+    Signer,
+    b64u_decode,
+    b64u_encode,
+    json_bytes,
+    parse_json,
+    parse_json_object,
+)
+
+#: The ``_sd_alg`` value huxin issues and accepts (RFC 9901 section 4.1.1).
+SD_ALG: Final = "sha-256"
+SEPARATOR: Final = "~"
+SD_KEY: Final = "_sd"
+SD_ALG_KEY: Final = "_sd_alg"
+ARRAY_KEY: Final = "..."
+#: Claim names a Disclosure may never carry (RFC 9901 section 4.2.1).
+RESERVED_NAMES: Final = frozenset({SD_KEY, ARRAY_KEY})
+#: Salt length in bytes: 128 bits, as RFC 9901 section 9.3 recommends.
+SALT_BYTES: Final = 16
+
+#: JSON values a claim may hold.
+JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
+#: Returns fresh salt bytes (128 bits). Production uses :func:`secrets.token_bytes`; test
+#: vectors inject a deterministic source.
+SaltSource = Callable[[], bytes]
+
+
+def random_salt() -> bytes:
+    """128 bits from the operating system's CSPRNG."""
+    return secrets.token_bytes(SALT_BYTES)
+
+
+def digest(text: str) -> str:
+    """``sha-256`` digest of the ASCII text, base64url: how Disclosures are referenced."""
+    return b64u_encode(hashlib.sha256(text.encode("ascii")).digest())
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """One object-property Disclosure.
+
+    Attributes:
+        encoded: the base64url text exactly as it travels (digests are over this text).
+        salt: the salt as it appears in the array (base64url of 128 random bits).
+        name: the claim name.
+        value: the claim value.
+        digest: base64url ``sha-256`` of ``encoded``.
+    """
+
+    encoded: str
+    salt: str
+    name: str
+    value: JsonValue
+    digest: str
+
+
+def make_disclosure(name: str, value: JsonValue, salt: bytes) -> Disclosure:
+    """Create the Disclosure ``[salt, name, value]`` with compact JSON.
+
+    Raises:
+        ValueError: ``name`` is reserved or ``salt`` is shorter than 128 bits.
+    """
+    if name in RESERVED_NAMES:
+        raise ValueError(f"claim name {name!r} is reserved")
+    if len(salt) < SALT_BYTES:
+        raise ValueError("salt must carry at least 128 bits")
+    salt_text = b64u_encode(salt)
+    encoded = b64u_encode(json_bytes([salt_text, name, value]))
+    return Disclosure(encoded, salt_text, name, value, digest(encoded))
+
+
+def decoy_digest(salt: bytes) -> str:
+    """A decoy digest: the digest of random bytes, indistinguishable from a real one."""
+    if len(salt) < SALT_BYTES:
+        raise ValueError("decoy input must carry at least 128 bits")
+    return digest(b64u_encode(salt))
+
+
+def parse_disclosure(encoded: str) -> Disclosure:
+    """Decode an object-property Disclosure.
+
+    Array-element Disclosures (two elements) are recognised by :func:`process_disclosures` but
+    huxin issues none; this function accepts only the three-element form.
+
+    Raises:
+        BadDisclosureError: not base64url JSON, not ``[salt, name, value]`` with string salt and
+            name, or a reserved name.
+    """
+    try:
+        value = parse_json(b64u_decode(encoded, what="disclosure"), what="disclosure")
+    except MalformedError as err:
+        raise BadDisclosureError(err.message) from err
+    if not isinstance(value, list) or len(value) != 3:
+        raise BadDisclosureError("disclosure is not a [salt, name, value] array")
+    salt, name, claim = value
+    if not isinstance(salt, str) or not isinstance(name, str):
+        raise BadDisclosureError("disclosure salt and name must be strings")
+    if name in RESERVED_NAMES:
+        raise BadDisclosureError(f"disclosure uses the reserved name {name!r}")
+    return Disclosure(encoded, salt, name, _as_json(claim), digest(encoded))
+
+
+def _as_json(value: object) -> JsonValue:
+    # parse_json only produces JSON values; this narrows the type for mypy without copying.
+    if value is None or isinstance(value, str | int | float | bool | list | dict):
+        return value
+    raise BadDisclosureError("disclosure value is not JSON")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------------------------
+# Compact serialisation
+
+
+@dataclass(frozen=True)
+class CompactSdJwt:
+    """An SD-JWT split at ``~`` (RFC 9901 section 4).
+
+    Attributes:
+        issuer_jwt: the issuer-signed JWT.
+        disclosures: the Disclosure strings in order of appearance.
+        kb_jwt: the Key Binding JWT, or ``None`` when the last segment is empty.
+    """
+
+    issuer_jwt: str
+    disclosures: tuple[str, ...]
+    kb_jwt: str | None
+
+    @property
+    def presented_sd_jwt(self) -> str:
+        """``<issuer-jwt>~<d1>~...~``: the text ``sd_hash`` covers."""
+        return join_sd_jwt(self.issuer_jwt, self.disclosures)
+
+
+def join_sd_jwt(issuer_jwt: str, disclosures: Sequence[str]) -> str:
+    """Join an issuer JWT and Disclosures into an SD-JWT without key binding (ends in ``~``)."""
+    return SEPARATOR.join((issuer_jwt, *disclosures, ""))
+
+
+def split_compact(text: str, *, max_disclosures: int = 64) -> CompactSdJwt:
+    """Split an SD-JWT or SD-JWT+KB.
+
+    Raises:
+        MalformedError: no ``~``, an empty issuer JWT or an empty Disclosure segment.
+        TooLargeError: more than ``max_disclosures`` Disclosures.
+    """
+    parts = text.split(SEPARATOR)
+    if len(parts) < 2:
+        raise MalformedError("not an SD-JWT: no '~' separator")
+    if len(parts) - 2 > max_disclosures:
+        raise TooLargeError(f"more than {max_disclosures} disclosures")
+    issuer_jwt, *disclosures, last = parts
+    if not issuer_jwt or any(not d for d in disclosures):
+        raise MalformedError("empty segment in SD-JWT")
+    return CompactSdJwt(issuer_jwt, tuple(disclosures), last or None)
+
+
+def sd_hash(presented_sd_jwt: str) -> str:
+    """The KB-JWT ``sd_hash``: base64url ``sha-256`` of ``<issuer-jwt>~<d1>~...~``."""
+    return digest(presented_sd_jwt)
+
+
+# --------------------------------------------------------------------------------------------
+# Compact JWS
+
+
+@dataclass(frozen=True)
+class DecodedJws:
+    """A compact JWS decoded but not verified.
+
+    Attributes:
+        header: the protected header.
+        payload: the payload object.
+        signing_input: ``<header-b64>.<payload-b64>`` as ASCII bytes.
+        signature: the raw signature bytes.
+    """
+
+    header: dict[str, object]
+    payload: dict[str, object]
+    signing_input: bytes
+    signature: bytes
+
+
+def split_jws(token: str, *, what: str) -> tuple[str, str, str]:
+    """Split a compact JWS into its three base64url segments.
+
+    Raises:
+        MalformedError: not exactly three segments.
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise MalformedError(f"{what} is not a compact JWS")
+    return parts[0], parts[1], parts[2]
+
+
+def decode_header(segment: str, *, what: str) -> dict[str, object]:
+    """Decode a protected header segment.
+
+    Raises:
+        MalformedError: not base64url JSON object.
+    """
+    return parse_json_object(b64u_decode(segment, what=f"{what} header"), what=f"{what} header")
+
+
+def decode_jws(token: str, *, what: str) -> DecodedJws:
+    """Decode (without verifying) a compact JWS with a JSON object payload.
+
+    Raises:
+        MalformedError: any segment is not strict base64url, or header/payload not JSON objects.
+    """
+    h, p, s = split_jws(token, what=what)
+    return DecodedJws(
+        header=decode_header(h, what=what),
+        payload=parse_json_object(b64u_decode(p, what=f"{what} payload"), what=f"{what} payload"),
+        signing_input=f"{h}.{p}".encode("ascii"),
+        signature=b64u_decode(s, what=f"{what} signature"),
+    )
+
+
+def sign_jws(signer: Signer, header: Mapping[str, object], payload: Mapping[str, object]) -> str:
+    """Sign ``payload`` as a compact JWS with ``header`` (which must name ``signer.alg``)."""
+    signing_input = f"{b64u_encode(json_bytes(header))}.{b64u_encode(json_bytes(payload))}"
+    return f"{signing_input}.{b64u_encode(signer.sign(signing_input.encode('ascii')))}"
+
+
+# --------------------------------------------------------------------------------------------
+# Disclosure processing (RFC 9901 section 7.1 step 3)
+
+
+@dataclass(frozen=True)
+class ProcessedPayload:
+    """The result of Disclosure processing.
+
+    Attributes:
+        claims: the payload with every referenced Disclosure substituted and ``_sd``,
+            ``_sd_alg`` and unmatched ``...`` entries removed.
+        disclosed: the top-level claims that came from Disclosures, name -> processed value.
+    """
+
+    claims: dict[str, JsonValue]
+    disclosed: dict[str, JsonValue]
+
+
+class _Processor:
+    def __init__(self, disclosures: Sequence[str]) -> None:
+        self.by_digest: dict[str, tuple[str, list[object]]] = {}
+        for encoded in disclosures:
+            try:
+                value = parse_json(b64u_decode(encoded, what="disclosure"), what="disclosure")
+            except MalformedError as err:
+                raise BadDisclosureError(err.message) from err
+            if (
+                not isinstance(value, list)
+                or len(value) not in (2, 3)
+                or not isinstance(value[0], str)
+            ):
+                raise BadDisclosureError("disclosure is not a [salt, (name,) value] array")
+            d = digest(encoded)
+            if d in self.by_digest:
+                raise BadDisclosureError("the same disclosure is presented twice")
+            self.by_digest[d] = (encoded, value)
+        self.seen: set[str] = set()
+        self.used: set[str] = set()
+
+    def _note(self, d: object) -> str:
+        if not isinstance(d, str):
+            raise BadDisclosureError("a digest is not a string")
+        if d in self.seen:
+            raise BadDisclosureError("a digest appears more than once")
+        self.seen.add(d)
+        return d
+
+    def value(self, node: object) -> JsonValue:
+        if isinstance(node, dict):
+            return self.obj(node)
+        if isinstance(node, list):
+            return self.array(node)
+        return _as_json(node)
+
+    def obj(self, node: Mapping[str, object]) -> dict[str, JsonValue]:
+        out: dict[str, JsonValue] = {}
+        for name, val in node.items():
+            if name in (SD_KEY, SD_ALG_KEY):
+                continue
+            out[name] = self.value(val)
+        digests = node.get(SD_KEY, [])
+        if not isinstance(digests, list):
+            raise BadDisclosureError("_sd is not an array")
+        for raw in digests:
+            d = self._note(raw)
+            found = self.by_digest.get(d)
+            if found is None:
+                continue  # a decoy, or a Disclosure the holder chose not to present
+            value = found[1]
+            if len(value) != 3:
+                raise BadDisclosureError("array-element disclosure referenced from _sd")
+            claim = value[1]
+            if not isinstance(claim, str):
+                raise BadDisclosureError("disclosure claim name is not a string")
+            if claim in RESERVED_NAMES:
+                raise BadDisclosureError(f"disclosure uses the reserved name {claim!r}")
+            if claim in out:
+                raise BadDisclosureError(f"disclosure would override claim {claim!r}")
+            self.used.add(d)
+            out[claim] = self.value(value[2])
+        return out
+
+    def array(self, node: Sequence[object]) -> list[JsonValue]:
+        out: list[JsonValue] = []
+        for item in node:
+            if isinstance(item, dict) and ARRAY_KEY in item:
+                if len(item) != 1:
+                    raise BadDisclosureError("'...' element with other members")
+                d = self._note(item[ARRAY_KEY])
+                found = self.by_digest.get(d)
+                if found is None:
+                    continue
+                if len(found[1]) != 2:
+                    raise BadDisclosureError("object-property disclosure referenced from array")
+                self.used.add(d)
+                out.append(self.value(found[1][1]))
+            else:
+                out.append(self.value(item))
+        return out
+
+
+def process_disclosures(
+    payload: Mapping[str, object], disclosures: Sequence[str]
+) -> ProcessedPayload:
+    """Apply RFC 9901 section 7.1 step 3 to a verified issuer payload.
+
+    Raises:
+        BadDisclosureError: a Disclosure is malformed, presented twice, unreferenced, uses a
+            reserved name, overrides an existing claim, is referenced from the wrong container,
+            or any digest appears more than once in the payload.
+    """
+    proc = _Processor(disclosures)
+    claims = proc.obj(payload)
+    unused = set(proc.by_digest) - proc.used
+    if unused:
+        raise BadDisclosureError(f"{len(unused)} disclosure(s) not referenced by the issuer")
+    top: set[str] = set()
+    raw_sd = payload.get(SD_KEY, [])
+    if isinstance(raw_sd, list):
+        for d in raw_sd:
+            found = proc.by_digest.get(d) if isinstance(d, str) else None
+            if found is not None and isinstance(found[1][1], str):
+                top.add(found[1][1])
+    return ProcessedPayload(claims, {name: claims[name] for name in sorted(top)})
