@@ -39,6 +39,10 @@ from protocol.sdjwt import (
 
 VCT: Final = "urn:huxin:credit-level:1"
 DEFAULT_LIFETIME: Final = timedelta(hours=24)
+#: ``iat`` is rounded down to this step so that attestations issued in the same hour (a whole
+#: batch, and everyone else's) share it: a timestamp to the second would let a merchant join
+#: two presentations from one batch.
+DEFAULT_TIME_GRANULARITY: Final = timedelta(hours=1)
 #: The JOSE ``typ`` of an issued attestation (SD-JWT VC).
 ATTESTATION_TYP: Final = "dc+sd-jwt"
 MIN_LEVEL: Final = 1
@@ -151,6 +155,7 @@ def issue_attestation(
     now: datetime,
     lifetime: timedelta = DEFAULT_LIFETIME,
     salts: SaltSource = random_salt,
+    time_granularity: timedelta = DEFAULT_TIME_GRANULARITY,
 ) -> IssuedAttestation:
     """Sign one attestation bound to ``holder_jwk``.
 
@@ -162,13 +167,16 @@ def issue_attestation(
         claims: level and optional band.
         holder_jwk: the holder's public JWK (P-256 or Ed25519); only its public members are kept.
         status: the status list reference allocated for this attestation.
-        now: issuance time (tz-aware); ``iat``.
+        now: issuance time (tz-aware).
         lifetime: ``exp - iat``.
         salts: 128-bit salt source; defaults to :func:`secrets.token_bytes`.
+        time_granularity: ``iat`` is ``now`` rounded down to a multiple of this (herd privacy);
+            ``exp`` is ``iat + lifetime``.
 
     Raises:
         IssuanceError: level outside 1..5, bad band, bad status reference, naive ``now``,
-            non-positive lifetime, or ``holder_jwk`` is not a supported public key.
+            non-positive lifetime or granularity, or ``holder_jwk`` is not a supported public
+            key.
     """
     _check_inputs(claims, status, now, lifetime)
     try:
@@ -176,7 +184,10 @@ def issue_attestation(
     except MalformedError as err:
         raise IssuanceError(f"holder key: {err.message}") from err
     disclosures, digests = build_disclosures(claims, salts)
-    iat = int(now.timestamp())
+    step = int(time_granularity.total_seconds())
+    if step < 1:
+        raise IssuanceError("time_granularity must be at least one second")
+    iat = int(now.timestamp()) // step * step
     exp = iat + int(lifetime.total_seconds())
     header = {"alg": signer.alg, "typ": ATTESTATION_TYP, "kid": signer.kid}
     payload: dict[str, object] = {
@@ -211,6 +222,7 @@ def issue_batch(
     now: datetime,
     lifetime: timedelta = DEFAULT_LIFETIME,
     salts: SaltSource = random_salt,
+    time_granularity: timedelta = DEFAULT_TIME_GRANULARITY,
 ) -> list[IssuedAttestation]:
     """Sign one attestation per ``(holder_jwk, status)`` pair, each with fresh salts.
 
@@ -242,6 +254,7 @@ def issue_batch(
             now=now,
             lifetime=lifetime,
             salts=salts,
+            time_granularity=time_granularity,
         )
         for jwk, ref in holders
     ]

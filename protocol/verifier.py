@@ -1,0 +1,494 @@
+"""Merchant side: verify a presented huxin attestation (SD-JWT+KB) offline.
+
+What it does: one entry point, :func:`verify_presentation`, which applies RFC 9901 section 7
+(issuer-signed JWT, Disclosures, Key Binding), RFC 8725 (explicit ``typ``, algorithm allowlist
+from configuration, no header-supplied keys) and the Token Status List check, in the order
+below, cheap structural checks before signatures and the size limit before any parsing:
+
+1. size (``max_presentation_bytes``) and ASCII;
+2. split at ``~`` (``max_disclosures``); the last segment must be a KB-JWT;
+3. both JWS headers: ``typ`` exactly ``dc+sd-jwt`` / ``kb+jwt``; no ``jku``/``x5u``/``jwk``/
+   ``x5c``; no ``crit``; ``alg`` in the policy allowlist;
+4. decode both payloads and all signatures (strict base64url, duplicate-free JSON);
+5. issuer key from the :class:`~protocol.keys.KeyResolver` by (``iss``, ``kid``); ``alg`` must be
+   the key's algorithm; issuer signature;
+6. ``iat``/``nbf``/``exp`` with leeway; required claims and types (``vct``, ``cnf.jwk``,
+   ``status``, ``scale``); ``_sd_alg``;
+7. Disclosures: each referenced exactly once, no digest twice, no override, no reserved name;
+   disclosed claim types;
+8. Key Binding JWT: signature by ``cnf.jwk`` (``alg`` allowed and matching the key type),
+   ``sd_hash``, ``aud``, ``nonce`` (or one-way rules), fresh ``iat``;
+9. status via the :class:`StatusListSource`;
+10. one-way mode only: the replay cache (last, so a presentation refused for another reason is
+    not burnt).
+
+What it deliberately does not do: fetch anything, read the clock, decide eligibility for an
+incentive (``mapping.convert`` does), or catch errors it cannot name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from types import MappingProxyType
+from typing import Final, Protocol
+
+from protocol.attestation import (
+    ATTESTATION_TYP,
+    BAND_CLAIM,
+    LEVEL_CLAIM,
+    MAX_LEVEL,
+    MIN_LEVEL,
+    VCT,
+    StatusRef,
+    at_least_claim,
+)
+from protocol.errors import (
+    AlgorithmNotAllowedError,
+    BadSignatureError,
+    ExpiredError,
+    ForbiddenHeaderError,
+    InvalidTokenError,
+    KeyBindingInvalidError,
+    KeyBindingMissingError,
+    MalformedError,
+    MissingClaimError,
+    NotYetValidError,
+    ReplayedError,
+    RevokedError,
+    StaleError,
+    StatusIndexError,
+    TooLargeError,
+    WrongAudienceError,
+    WrongNonceError,
+    WrongTypeError,
+)
+from protocol.jose import (
+    DEFAULT_ALLOWED_ALGORITHMS,
+    PublicKey,
+    b64u_decode,
+    b64u_encode,
+    parse_json_object,
+    public_key_from_jwk,
+    verify_signature,
+)
+from protocol.keys import KeyResolver
+from protocol.presentation import KB_TYP
+from protocol.replay import ReplayCache
+from protocol.sdjwt import (
+    SD_ALG,
+    SD_ALG_KEY,
+    JsonValue,
+    decode_header,
+    process_disclosures,
+    split_compact,
+    split_jws,
+)
+from protocol.sdjwt import sd_hash as compute_sd_hash
+
+#: Headers that would let a token choose its own verification key (RFC 8725 section 3.10).
+FORBIDDEN_HEADERS: Final = frozenset({"jku", "x5u", "jwk", "x5c"})
+#: Shortest and longest one-way nonce accepted (the holder uses 128 bits -> 22 characters).
+ONE_WAY_NONCE_MIN: Final = 16
+ONE_WAY_NONCE_MAX: Final = 128
+
+
+class StatusListView(Protocol):
+    """What the verifier needs of a status list (``protocol.status_list.StatusList``)."""
+
+    def status(self, idx: int) -> int:
+        """Status value at ``idx``; raises ``StatusIndexError`` when out of range."""
+        ...
+
+
+class StatusListSource(Protocol):
+    """Gives verified status lists by URI (``protocol.status_list.StatusListCache``)."""
+
+    def status_list(self, uri: str, now: datetime) -> StatusListView:
+        """The list at ``uri``; raises ``StatusUnavailableError`` if there is none usable."""
+        ...
+
+
+@dataclass(frozen=True)
+class VerifierPolicy:
+    """Verifier configuration; secure defaults.
+
+    Attributes:
+        allowed_algorithms: JWS algorithms accepted for both issuer and key-binding signatures.
+        leeway: clock skew tolerated on every time comparison.
+        max_presentation_bytes: inputs longer than this are refused before parsing.
+        key_binding_max_age: how old a KB-JWT ``iat`` may be in nonce mode.
+        one_way_max_age: how old a KB-JWT ``iat`` may be in one-way (gate QR) mode.
+        max_disclosures: the most Disclosures a presentation may carry.
+        accepted_vcts: credential types accepted.
+    """
+
+    allowed_algorithms: frozenset[str] = DEFAULT_ALLOWED_ALGORITHMS
+    leeway: timedelta = timedelta(seconds=60)
+    max_presentation_bytes: int = 8192
+    key_binding_max_age: timedelta = timedelta(minutes=5)
+    one_way_max_age: timedelta = timedelta(seconds=60)
+    max_disclosures: int = 16
+    accepted_vcts: frozenset[str] = frozenset({VCT})
+
+
+@dataclass(frozen=True)
+class VerifiedPresentation:
+    """A presentation that passed every check.
+
+    Attributes:
+        issuer: ``iss``.
+        city: the federation member the issuer key belongs to (from the resolver).
+        kid: the issuer key's RFC 7638 thumbprint.
+        scale_id: the issuer's scale id.
+        scale_version: that scale's version.
+        vct: the credential type.
+        issued_at: ``iat`` of the attestation.
+        expires_at: ``exp`` of the attestation.
+        status: the status list reference (already checked: valid).
+        level: the disclosed level, or ``None``.
+        level_at_least: every ``k`` for which "level at least k" was disclosed.
+        band: the disclosed band ``(low, high)``, or ``None``.
+        disclosed: exactly the disclosed claim names and their values.
+    """
+
+    issuer: str
+    city: str
+    kid: str
+    scale_id: str
+    scale_version: str
+    vct: str
+    issued_at: datetime
+    expires_at: datetime
+    status: StatusRef
+    level: int | None
+    level_at_least: frozenset[int]
+    band: tuple[int, int] | None
+    disclosed: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def _text(presentation: str | bytes, limit: int) -> str:
+    if len(presentation) > limit:
+        raise TooLargeError(f"presentation exceeds {limit} bytes")
+    try:
+        if isinstance(presentation, bytes):
+            return presentation.decode("ascii")
+        presentation.encode("ascii")
+    except UnicodeError as err:
+        raise MalformedError("presentation is not ASCII") from err
+    return presentation
+
+
+def _check_header(header: Mapping[str, object], typ: str, allowed: frozenset[str]) -> str:
+    if header.get("typ") != typ:
+        raise WrongTypeError(f"typ must be {typ!r}")
+    bad = FORBIDDEN_HEADERS.intersection(header)
+    if bad:
+        raise ForbiddenHeaderError(f"header {sorted(bad)[0]!r} may not supply a key")
+    if "crit" in header:
+        raise ForbiddenHeaderError("no critical header extension is understood")
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in allowed:
+        raise AlgorithmNotAllowedError(f"algorithm {alg!r} is not allowed")
+    return alg
+
+
+def _numeric(obj: Mapping[str, object], name: str, err: type[InvalidTokenError]) -> int | float:
+    value = obj.get(name)
+    if value is None:
+        raise err(f"claim {name!r} is required")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MalformedError(f"claim {name!r} must be a number")
+    return value
+
+
+def _string(obj: Mapping[str, object], name: str) -> str:
+    value = obj.get(name)
+    if value is None:
+        raise MissingClaimError(f"claim {name!r} is required")
+    if not isinstance(value, str) or not value:
+        raise MalformedError(f"claim {name!r} must be a non-empty string")
+    return value
+
+
+def _object(obj: Mapping[str, object], name: str) -> dict[str, object]:
+    value = obj.get(name)
+    if value is None:
+        raise MissingClaimError(f"claim {name!r} is required")
+    if not isinstance(value, dict):
+        raise MalformedError(f"claim {name!r} must be an object")
+    return value
+
+
+def _time(seconds: float) -> datetime:
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError) as err:
+        raise MalformedError("time claim out of range") from err
+
+
+@lru_cache(maxsize=1024)
+def _cached_holder_key(canonical: tuple[tuple[str, str], ...]) -> PublicKey:
+    return public_key_from_jwk(dict(canonical))
+
+
+def holder_key(jwk: Mapping[str, object]) -> PublicKey:
+    """Import a ``cnf.jwk``, memoised by its canonical members (a bounded LRU).
+
+    Raises:
+        MalformedError: not a supported public JWK.
+    """
+    if not all(isinstance(v, str) for v in jwk.values()):
+        raise MalformedError("cnf.jwk members must be strings")
+    return _cached_holder_key(tuple(sorted((k, str(v)) for k, v in jwk.items())))
+
+
+def replay_key(kb_signing_input: bytes) -> str:
+    """The one-way replay key: base64url ``sha-256`` of the KB-JWT signing input.
+
+    The signing input covers ``iat``, ``aud``, the holder's random ``nonce`` and ``sd_hash``.
+    It is not the signature, which ECDSA malleability would let a copier change.
+    """
+    return "kb:" + b64u_encode(hashlib.sha256(kb_signing_input).digest())
+
+
+def _credit_claims(
+    claims: Mapping[str, JsonValue],
+) -> tuple[int | None, frozenset[int], tuple[int, int] | None]:
+    level: int | None = None
+    raw = claims.get(LEVEL_CLAIM)
+    if raw is not None:
+        if type(raw) is not int or not MIN_LEVEL <= raw <= MAX_LEVEL:
+            raise MalformedError("level must be an integer 1..5")
+        level = raw
+    at_least = set()
+    for k in range(MIN_LEVEL, MAX_LEVEL + 1):
+        value = claims.get(at_least_claim(k))
+        if value is None:
+            continue
+        if value is not True:
+            raise MalformedError(f"{at_least_claim(k)} must be true")
+        at_least.add(k)
+    band: tuple[int, int] | None = None
+    raw_band = claims.get(BAND_CLAIM)
+    if raw_band is not None:
+        if (
+            not isinstance(raw_band, list)
+            or len(raw_band) != 2
+            or type(raw_band[0]) is not int
+            or type(raw_band[1]) is not int
+            or raw_band[0] > raw_band[1]
+        ):
+            raise MalformedError("band must be [low, high] integers")
+        band = (raw_band[0], raw_band[1])
+    if level is not None and any(k > level for k in at_least):
+        raise MalformedError("level_at_least contradicts level")
+    return level, frozenset(at_least), band
+
+
+def _status_ref(payload: Mapping[str, object]) -> StatusRef:
+    status = _object(payload, "status")
+    ref = status.get("status_list")
+    if not isinstance(ref, dict):
+        raise StatusIndexError("status.status_list must be an object")
+    idx, uri = ref.get("idx"), ref.get("uri")
+    if type(idx) is not int or idx < 0 or not isinstance(uri, str) or not uri:
+        raise StatusIndexError("status.status_list needs a non-negative idx and a uri")
+    return StatusRef(uri=uri, idx=idx)
+
+
+# --------------------------------------------------------------------------------------------
+# the entry point
+
+
+def verify_presentation(
+    presentation: str | bytes,
+    *,
+    keys: KeyResolver,
+    audience: str,
+    nonce: str | None,
+    status: StatusListSource,
+    now: datetime,
+    policy: VerifierPolicy = VerifierPolicy(),
+    replay: ReplayCache | None = None,
+) -> VerifiedPresentation:
+    """Verify a presentation (SD-JWT+KB) and return what it proves.
+
+    Args:
+        presentation: ``<issuer-jwt>~<disclosures>~<kb-jwt>`` as text or bytes.
+        keys: the trusted issuer keys (the federation trust bundle).
+        audience: this verifier's identifier; the KB-JWT ``aud`` must equal it.
+        nonce: the nonce this verifier issued, or ``None`` for one-way (gate QR) mode.
+        status: verified status lists by URI.
+        now: verification time (tz-aware).
+        policy: algorithm allowlist, leeway, sizes, freshness windows.
+        replay: the replay cache; required in one-way mode.
+
+    Raises:
+        ValueError: naive ``now``, or one-way mode without a replay cache (caller mistakes).
+        TooLargeError: input or Disclosure count above the policy limits.
+        MalformedError: unparseable structure or a claim of the wrong type.
+        WrongTypeError: a ``typ`` header or ``vct`` that is not the expected one.
+        ForbiddenHeaderError: ``jku``/``x5u``/``jwk``/``x5c`` or ``crit`` in a header.
+        AlgorithmNotAllowedError: ``alg`` outside the allowlist or not the key's algorithm.
+        UntrustedIssuerError: ``iss`` is not a federation member.
+        UnknownKeyError: the issuer has no key ``kid``.
+        BadSignatureError: the issuer signature does not verify.
+        NotYetValidError: ``iat``/``nbf`` (or the KB-JWT ``iat``) in the future beyond leeway.
+        ExpiredError: ``exp`` passed beyond leeway.
+        MissingClaimError: a required claim is absent.
+        BadDisclosureError: a Disclosure fails RFC 9901 processing.
+        KeyBindingMissingError: no KB-JWT.
+        KeyBindingInvalidError: KB-JWT malformed, not signed by ``cnf.jwk``, or wrong ``sd_hash``.
+        WrongAudienceError: KB-JWT ``aud`` is not ``audience``.
+        WrongNonceError: KB-JWT ``nonce`` is not ``nonce``.
+        StaleError: KB-JWT ``iat`` older than the freshness window.
+        StatusIndexError: malformed status reference or index outside the list.
+        StatusUnavailableError: no usable status list for the URI.
+        RevokedError: the status is not VALID.
+        ReplayedError: one-way presentation already seen.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    one_way = nonce is None
+    if one_way and replay is None:
+        raise ValueError("one-way mode needs a replay cache")
+    allowed = policy.allowed_algorithms
+    leeway = policy.leeway
+
+    # 1-2. size before anything else, then the ~ structure.
+    text = _text(presentation, policy.max_presentation_bytes)
+    parts = split_compact(text, max_disclosures=policy.max_disclosures)
+    if parts.kb_jwt is None:
+        raise KeyBindingMissingError("key binding is mandatory; the last segment is empty")
+
+    # 3. headers: typ, key-supplying headers, crit, allowlist.
+    ih, ip, isig = split_jws(parts.issuer_jwt, what="attestation")
+    try:
+        kh, kp, ksig = split_jws(parts.kb_jwt, what="key binding JWT")
+    except MalformedError as err:
+        raise KeyBindingInvalidError(err.message) from err
+    iheader = decode_header(ih, what="attestation")
+    ialg = _check_header(iheader, ATTESTATION_TYP, allowed)
+    try:
+        kheader = decode_header(kh, what="key binding JWT")
+    except MalformedError as err:
+        raise KeyBindingInvalidError(err.message) from err
+    kalg = _check_header(kheader, KB_TYP, allowed)
+    kid = iheader.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise MalformedError("attestation header needs a kid")
+
+    # 4. payloads and signatures.
+    payload = parse_json_object(b64u_decode(ip, what="attestation payload"), what="payload")
+    isig_raw = b64u_decode(isig, what="attestation signature")
+    try:
+        kb = parse_json_object(b64u_decode(kp, what="KB-JWT payload"), what="KB-JWT payload")
+        ksig_raw = b64u_decode(ksig, what="KB-JWT signature")
+    except MalformedError as err:
+        raise KeyBindingInvalidError(err.message) from err
+
+    # 5. issuer key and signature.
+    issuer = _string(payload, "iss")
+    trusted = keys.resolve(issuer, kid, now)
+    if trusted.alg != ialg:
+        raise AlgorithmNotAllowedError(f"key {kid} signs with {trusted.alg}, not {ialg}")
+    verify_signature(ialg, trusted.public_key, f"{ih}.{ip}".encode("ascii"), isig_raw, allowed)
+
+    # 6. time, required claims, _sd_alg.
+    limit_future = now + leeway
+    iat = _time(_numeric(payload, "iat", MissingClaimError))
+    exp = _time(_numeric(payload, "exp", MissingClaimError))
+    if iat > limit_future:
+        raise NotYetValidError("attestation iat is in the future")
+    if "nbf" in payload and _time(_numeric(payload, "nbf", MissingClaimError)) > limit_future:
+        raise NotYetValidError("attestation is not yet valid (nbf)")
+    if exp + leeway <= now:
+        raise ExpiredError("attestation has expired")
+    vct = _string(payload, "vct")
+    if vct not in policy.accepted_vcts:
+        raise WrongTypeError(f"vct {vct!r} is not accepted")
+    jwk = _object(_object(payload, "cnf"), "jwk")
+    ref = _status_ref(payload)
+    scale = _object(payload, "scale")
+    scale_id, scale_version = scale.get("id"), scale.get("version")
+    if not isinstance(scale_id, str) or not isinstance(scale_version, str):
+        raise MalformedError("scale needs string id and version")
+    if payload.get(SD_ALG_KEY, SD_ALG) != SD_ALG:
+        raise MalformedError(f"unsupported _sd_alg {payload.get(SD_ALG_KEY)!r}")
+
+    # 7. Disclosures (RFC 9901 section 7.1 step 3).
+    processed = process_disclosures(payload, parts.disclosures)
+    level, at_least, band = _credit_claims(processed.disclosed)
+
+    # 8. key binding (RFC 9901 section 7.3).
+    try:
+        cnf_key = holder_key(jwk)
+    except MalformedError as err:
+        raise MalformedError(f"cnf.jwk: {err.message}") from err
+    k_input = f"{kh}.{kp}".encode("ascii")
+    try:
+        verify_signature(kalg, cnf_key, k_input, ksig_raw, allowed)
+    except BadSignatureError as err:
+        raise KeyBindingInvalidError("KB-JWT is not signed by cnf.jwk") from err
+    if kb.get("sd_hash") != compute_sd_hash(parts.presented_sd_jwt):
+        raise KeyBindingInvalidError("KB-JWT sd_hash does not match the presented SD-JWT")
+    aud = kb.get("aud")
+    if not isinstance(aud, str) or not hmac.compare_digest(aud.encode(), audience.encode()):
+        raise WrongAudienceError("KB-JWT aud is not this verifier")
+    kb_nonce = kb.get("nonce")
+    if not isinstance(kb_nonce, str):
+        raise KeyBindingInvalidError("KB-JWT nonce is required")
+    if nonce is not None:
+        if not hmac.compare_digest(kb_nonce.encode(), nonce.encode()):
+            raise WrongNonceError("KB-JWT nonce is not the one issued")
+        max_age = policy.key_binding_max_age
+    else:
+        if not ONE_WAY_NONCE_MIN <= len(kb_nonce) <= ONE_WAY_NONCE_MAX:
+            raise KeyBindingInvalidError("one-way KB-JWT needs a random nonce of 16..128 chars")
+        max_age = policy.one_way_max_age
+    try:
+        kb_iat = _time(_numeric(kb, "iat", KeyBindingInvalidError))
+    except MalformedError as err:
+        raise KeyBindingInvalidError(f"KB-JWT: {err.message}") from err
+    if kb_iat > limit_future:
+        raise NotYetValidError("KB-JWT iat is in the future")
+    if kb_iat + max_age + leeway < now:
+        raise StaleError("KB-JWT is older than the freshness window")
+
+    # 9. status (draft-ietf-oauth-status-list section 8.3).
+    current = status.status_list(ref.uri, now).status(ref.idx)
+    if current != 0:
+        raise RevokedError(f"status {current} at {ref.uri}#{ref.idx}")
+
+    # 10. one-way replay.
+    if (
+        replay is not None
+        and nonce is None
+        and replay.seen(replay_key(k_input), kb_iat + max_age + leeway, now)
+    ):
+        raise ReplayedError("this one-way presentation was already accepted")
+
+    return VerifiedPresentation(
+        issuer=issuer,
+        city=trusted.city,
+        kid=kid,
+        scale_id=scale_id,
+        scale_version=scale_version,
+        vct=vct,
+        issued_at=iat,
+        expires_at=exp,
+        status=ref,
+        level=level,
+        level_at_least=at_least,
+        band=band,
+        disclosed=MappingProxyType(dict(processed.disclosed)),
+    )
