@@ -246,7 +246,8 @@ def convert(
     Prints the federation level, the point estimate on the target and the interval. A
     membership card (honest-card, SCORE 1) converts to an interval with no point estimate.
     --json prints one object: from, to, score, level, level_name, value (number or null),
-    interval [low, high], and more.
+    interval [low, high], and more. SCORE may be a decimal; a negative SCORE can be given as
+    is (e.g. -5).
     """
     with _guard(as_json):
         source = _resolve(from_id, from_file, "from")
