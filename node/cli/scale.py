@@ -58,6 +58,8 @@ def _pad(text: str, width: int) -> str:
 def render_table(rows: Sequence[Sequence[str]], headers: Sequence[str] | None = None) -> str:
     """Left-aligned columns separated by two spaces, padded by display width."""
     every = [headers, *rows] if headers is not None else list(rows)
+    if not every:
+        return ""
     widths = [max(display_width(row[i]) for row in every) for i in range(len(every[0]))]
     lines = []
     for row in every:

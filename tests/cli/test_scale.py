@@ -265,3 +265,8 @@ def test_render_table_pads_by_display_width() -> None:
     text = render_table([["商鼎分", "x"], ["ab", "y"]], ["名称", "v"])
     lines = text.splitlines()
     assert [display_width(line[: line.rindex(" ") + 1]) for line in lines] == [8, 8, 8]
+
+
+def test_render_table_without_rows() -> None:
+    assert render_table([]) == ""
+    assert render_table([], ["名称", "v"]) == "名称  v"
