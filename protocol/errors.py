@@ -156,6 +156,18 @@ class RevokedError(InvalidTokenError):
     code = "revoked"
 
 
+class WrongSubjectError(InvalidTokenError):
+    """A Status List Token's ``sub`` (or ``iss``) is not the list the referenced token names."""
+
+    code = "wrong_subject"
+
+
+class StatusRollbackError(InvalidTokenError):
+    """A Status List Token is older (``iat``) than the one already held; it is not stored."""
+
+    code = "status_rollback"
+
+
 class StatusIndexError(InvalidTokenError):
     """The status reference is malformed or its index is outside the list."""
 
