@@ -18,7 +18,7 @@ below, cheap structural checks before signatures and the size limit before any p
    disclosed claim types;
 8. Key Binding JWT: signature by ``cnf.jwk`` (``alg`` allowed and matching the key type),
    ``sd_hash``, ``aud``, ``nonce`` (or one-way rules), fresh ``iat``;
-9. status via the :class:`StatusListSource`;
+9. status via the :class:`~protocol.status_list.StatusListSource` (``check_status``);
 10. one-way mode only: the replay cache (last, so a presentation refused for another reason is
     not burnt).
 
@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Final, Protocol
+from typing import Final
 
 from protocol.attestation import (
     ATTESTATION_TYP,
@@ -59,7 +59,6 @@ from protocol.errors import (
     MissingClaimError,
     NotYetValidError,
     ReplayedError,
-    RevokedError,
     StaleError,
     StatusIndexError,
     TooLargeError,
@@ -89,28 +88,13 @@ from protocol.sdjwt import (
     split_jws,
 )
 from protocol.sdjwt import sd_hash as compute_sd_hash
+from protocol.status_list import StatusListSource, check_status
 
 #: Headers that would let a token choose its own verification key (RFC 8725 section 3.10).
 FORBIDDEN_HEADERS: Final = frozenset({"jku", "x5u", "jwk", "x5c"})
 #: Shortest and longest one-way nonce accepted (the holder uses 128 bits -> 22 characters).
 ONE_WAY_NONCE_MIN: Final = 16
 ONE_WAY_NONCE_MAX: Final = 128
-
-
-class StatusListView(Protocol):
-    """What the verifier needs of a status list (``protocol.status_list.StatusList``)."""
-
-    def status(self, idx: int) -> int:
-        """Status value at ``idx``; raises ``StatusIndexError`` when out of range."""
-        ...
-
-
-class StatusListSource(Protocol):
-    """Gives verified status lists by URI (``protocol.status_list.StatusListCache``)."""
-
-    def status_list(self, uri: str, now: datetime) -> StatusListView:
-        """The list at ``uri``; raises ``StatusUnavailableError`` if there is none usable."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -465,9 +449,7 @@ def verify_presentation(
         raise StaleError("KB-JWT is older than the freshness window")
 
     # 9. status (draft-ietf-oauth-status-list section 8.3).
-    current = status.status_list(ref.uri, now).status(ref.idx)
-    if current != 0:
-        raise RevokedError(f"status {current} at {ref.uri}#{ref.idx}")
+    check_status(status, ref.uri, ref.idx, now)
 
     # 10. one-way replay.
     if (

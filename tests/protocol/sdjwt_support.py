@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from protocol.attestation import CreditClaims, IssuedAttestation, StatusRef, issue_attestation
-from protocol.errors import StatusIndexError, StatusUnavailableError
+from protocol.errors import StatusUnavailableError
 from protocol.jose import EDDSA, ES256, KeySigner
 from protocol.keys import StaticKeyResolver
 from protocol.presentation import DisclosureRequest, present
+from protocol.status_list import StatusList
 
 ISSUER = "https://zz.huxin.cn"
 AUDIENCE = "https://shop.example"
@@ -20,26 +21,18 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 BOTH_ALGS = frozenset({ES256, EDDSA})
 
 
-@dataclass
-class FakeList:
-    """A status list of ``size`` entries, all VALID except ``revoked``."""
-
-    size: int = 1000
-    revoked: Mapping[int, int] = field(default_factory=dict)
-
-    def status(self, idx: int) -> int:
-        if not 0 <= idx < self.size:
-            raise StatusIndexError(f"index {idx} outside the list")
-        return self.revoked.get(idx, 0)
+def status_list(size: int = 1000, statuses: Mapping[int, int] | None = None) -> StatusList:
+    """A 2-bit status list of ``size`` entries, VALID except ``statuses``."""
+    return StatusList.build(size, statuses or {}, bits=2)
 
 
 @dataclass
 class FakeSource:
-    """An in-test status list source keyed by URI."""
+    """An in-test status list source keyed by URI, with lists a test may swap or remove."""
 
-    lists: dict[str, FakeList] = field(default_factory=lambda: {STATUS_URI: FakeList()})
+    lists: dict[str, StatusList] = field(default_factory=lambda: {STATUS_URI: status_list()})
 
-    def status_list(self, uri: str, now: datetime) -> FakeList:
+    def status_list(self, uri: str, now: datetime) -> StatusList:
         del now
         try:
             return self.lists[uri]

@@ -32,9 +32,9 @@ from tests.protocol.sdjwt_support import (
     NONCE,
     NOW,
     STATUS_URI,
-    FakeList,
     World,
     make_world,
+    status_list,
 )
 
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
@@ -561,10 +561,11 @@ def test_refused_presentation_is_not_burnt() -> None:
 
 def test_status() -> None:
     w = make_world()
-    w.status.lists[STATUS_URI] = FakeList(size=100, revoked={7: 1, 8: 2})
+    w.status.lists[STATUS_URI] = status_list(100, {7: 1, 8: 2, 10: 3})
     expect("revoked", w, w.present(attestation=w.issue(idx=7)))
     expect("revoked", w, w.present(attestation=w.issue(idx=8)))
     verify(w, w.present(attestation=w.issue(idx=9)))
+    expect("revoked", w, w.present(attestation=w.issue(idx=10)))
     expect("status_index_out_of_range", w, w.present(attestation=w.issue(idx=100)))
     w.status.lists.clear()
     expect("status_unavailable", w, w.present())
