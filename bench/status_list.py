@@ -1,0 +1,183 @@
+"""Benchmarks of Token Status Lists: a city-sized list (12,000,000 entries, 0.1 % revoked).
+
+Measures building the list (sparse and dense input), encoding it (zlib level 9 + base64url),
+decoding it, its compressed size, status lookups, and signing/verifying Status List Tokens.
+Bounds: raw ``zlib.compress``/``zlib.decompress`` of the same bytes, raw ``cryptography`` ES256
+sign/verify, and a bare bytes-index lookup -- each measured in the same run.
+
+What it deliberately does not measure: fetching lists over HTTP (the node's load tests do).
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from bench.harness import (
+    Bound,
+    Row,
+    Settings,
+    Stats,
+    benchmark,
+    measure_rate,
+    raw_es256_sign_rate,
+    raw_es256_verify_rate,
+    raw_zlib_compress_time,
+    raw_zlib_decompress_time,
+    time_call,
+)
+from protocol.errors import RevokedError
+from protocol.jose import ES256, KeySigner
+from protocol.keys import StaticKeyResolver
+from protocol.status_list import (
+    INVALID,
+    StatusList,
+    StatusListCache,
+    check_status,
+    decode_status_list,
+    sign_status_list_token,
+    verify_status_list_token,
+)
+
+NAME = "status_list"
+ISSUER = "https://zz.huxin.cn"
+URI = "https://zz.huxin.cn/status/1"
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _ms(stats: Stats) -> Stats:
+    return stats.scaled(1000)
+
+
+@benchmark(NAME, description="Token Status List: 12,000,000 entries, 0.1% revoked, 1 bit")
+def status_list_city(settings: Settings) -> list[Row]:
+    """Build, encode, decode and size of a city-sized revocation list."""
+    size = settings.pick(12_000_000, 120_000)
+    label = f"{size:,} entries, 0.1% revoked"
+    rng = random.Random(20260101)
+    revoked = dict.fromkeys(rng.sample(range(size), size // 1000), INVALID)
+    dense = bytearray(size)
+    for idx in revoked:
+        dense[idx] = INVALID
+    dense_bytes = bytes(dense)
+    repeats = settings.repeats
+
+    sl = StatusList.build(size, revoked)
+    encoded = sl.encode()
+    compressed = sl.compressed()
+    zc = raw_zlib_compress_time(sl.packed, settings)
+    zd = raw_zlib_decompress_time(compressed, settings)
+    both = Bound("raw compress+decompress", Stats.of([zc.stats.median + zd.stats.median]), "ms")
+
+    build = time_call(lambda: StatusList.build(size, revoked), repeats=repeats)
+    build_dense = time_call(lambda: StatusList.build(size, dense_bytes), repeats=repeats)
+    build_encode = time_call(lambda: StatusList.build(size, revoked).encode(), repeats=repeats)
+    decode = time_call(lambda: decode_status_list(encoded, max_size=size + 8), repeats=repeats)
+    round_trip = time_call(
+        lambda: decode_status_list(sl.encode(), max_size=size + 8), repeats=repeats
+    )
+    indices = [rng.randrange(size) for _ in range(1024)]
+    packed = sl.packed
+
+    def lookups() -> None:
+        for i in indices:
+            sl.status(i)
+
+    def raw_lookups() -> None:
+        for i in indices:
+            _ = (packed[i >> 3] >> (i & 7)) & 1
+
+    lookup = measure_rate(lookups, repeats=repeats, budget=settings.budget).scaled(len(indices))
+    raw_lookup = measure_rate(raw_lookups, repeats=repeats, budget=settings.budget)
+    raw_bound = Bound("raw bytes index", raw_lookup.scaled(len(indices)), "ops/s")
+
+    lst_chars = len(str(encoded["lst"]))
+    size_note = f"packed {len(sl.packed):,} B, lst {lst_chars:,} chars"
+    return [
+        Row(NAME, f"build, sparse {{idx: status}} ({label})", "ms", _ms(build), False, zc),
+        Row(NAME, "build, dense bytes (one status per byte)", "ms", _ms(build_dense), False, zc),
+        Row(NAME, "build + encode (zlib 9 + base64url)", "ms", _ms(build_encode), False, zc),
+        Row(NAME, "decode (base64url + bounded inflate)", "ms", _ms(decode), False, zd),
+        Row(NAME, "encode + decode", "ms", _ms(round_trip), False, both),
+        Row(
+            NAME,
+            "compressed size (zlib stream)",
+            "bytes",
+            Stats.of([float(len(compressed))]),
+            False,
+            note=size_note,
+        ),
+        Row(NAME, "status(idx) lookups", "ops/s", lookup, True, raw_bound),
+    ]
+
+
+@benchmark("status_list_token", description="Status List Tokens: sign, verify, cached lookup")
+def status_list_token(settings: Settings) -> list[Row]:
+    """Signing and verifying a Status List Token, and check_status through the cache."""
+    signer = KeySigner.generate(ES256)
+    keys = StaticKeyResolver.of({ISSUER: signer.public_key})
+    allowed = frozenset({ES256})
+    small = StatusList.build(10_000, {7: INVALID, 4242: INVALID})
+    name = "status_list_token"
+
+    def sign(sl: StatusList) -> str:
+        return sign_status_list_token(
+            signer,
+            issuer=ISSUER,
+            uri=URI,
+            status_list=sl,
+            now=NOW,
+            lifetime=timedelta(hours=24),
+            ttl=timedelta(hours=1),
+        )
+
+    def verify(token: str, max_size: int) -> None:
+        verify_status_list_token(
+            token, keys=keys, uri=URI, allowed_algorithms=allowed, now=NOW, max_size=max_size
+        )
+
+    token = sign(small)
+    sign_rate = measure_rate(lambda: sign(small), repeats=settings.repeats, budget=settings.budget)
+    verify_rate = measure_rate(
+        lambda: verify(token, 10_000), repeats=settings.repeats, budget=settings.budget
+    )
+    size = settings.pick(12_000_000, 120_000)
+    rng = random.Random(7)
+    city = StatusList.build(size, dict.fromkeys(rng.sample(range(size), size // 1000), INVALID))
+    city_token = sign(city)
+    city_sign = time_call(lambda: sign(city), repeats=settings.repeats)
+    city_verify = time_call(lambda: verify(city_token, size + 8), repeats=settings.repeats)
+
+    cache = StatusListCache(keys, allowed)
+    cache.put(URI, city_token, NOW)
+    indices = [rng.randrange(size) for _ in range(1024)]
+
+    def cached_checks() -> None:
+        for i in indices:
+            try:
+                check_status(cache, URI, i, NOW)
+            except RevokedError:  # a revoked index is a normal outcome
+                continue
+
+    cached = measure_rate(cached_checks, repeats=settings.repeats, budget=settings.budget)
+    return [
+        Row(
+            name,
+            "sign (10,000-entry list)",
+            "ops/s",
+            sign_rate,
+            True,
+            raw_es256_sign_rate(settings),
+        ),
+        Row(
+            name,
+            "verify (10,000-entry list)",
+            "ops/s",
+            verify_rate,
+            True,
+            raw_es256_verify_rate(settings),
+        ),
+        Row(name, f"sign ({size:,}-entry list)", "ms", _ms(city_sign), False),
+        Row(name, f"verify ({size:,}-entry list)", "ms", _ms(city_verify), False),
+        Row(name, "check_status via StatusListCache", "ops/s", cached.scaled(len(indices))),
+    ]
