@@ -136,7 +136,7 @@ def parse(
     try:
         obj = parse_json_object(data, what=what)
     except MalformedError as err:
-        raise BadFileError(f"{what}: {err.message} (truncated or not a JSON file?)") from err
+        raise BadFileError(f"{err.message} (truncated, or not a JSON file?)") from err
     extra = set(obj) - _TOP_MEMBERS
     if extra:
         raise BadFileError(f"{what} has unknown members {sorted(extra)}")

@@ -449,7 +449,9 @@ def parse_root_payload(payload: bytes, *, policy: RootPolicy = DEFAULT_ROOT_POLI
     )
 
 
-def parse_signed_root(data: bytes, *, policy: RootPolicy = DEFAULT_ROOT_POLICY) -> SignedRoot:
+def parse_signed_root(
+    data: bytes, *, policy: RootPolicy = DEFAULT_ROOT_POLICY, what: str = "signed root"
+) -> SignedRoot:
     """Parse a signed root file (JWS general JSON) and its payload; verify nothing.
 
     Raises:
@@ -462,7 +464,7 @@ def parse_signed_root(data: bytes, *, policy: RootPolicy = DEFAULT_ROOT_POLICY) 
         typ=ROOT_JWS_TYP,
         max_bytes=policy.max_bytes,
         max_signatures=policy.max_signatures,
-        what="signed root",
+        what=what,
     )
     return SignedRoot(root=parse_root_payload(jws.payload, policy=policy), jws=jws)
 
@@ -501,13 +503,21 @@ def get_verification_result(
 def _threshold_error(count: SignatureCount, *, whose: str) -> ThresholdNotMetError:
     signers = ", ".join(sorted(count.signers)) or "nobody"
     missing = ", ".join(sorted(count.missing)) or "-"
+    invalid = (
+        f"; {len(count.invalid)} signature(s) by member keys do not verify (an altered or "
+        "forged document?)"
+        if count.invalid
+        else ""
+    )
     return ThresholdNotMetError(
         f"{whose}: {len(count.signers)} of the required {count.threshold} member cities "
-        f"signed ({signers}); not signed by: {missing}"
+        f"signed ({signers}); not signed by: {missing}{invalid}"
     )
 
 
-def verify_initial_root(data: bytes, *, policy: RootPolicy = DEFAULT_ROOT_POLICY) -> SignedRoot:
+def verify_initial_root(
+    data: bytes, *, policy: RootPolicy = DEFAULT_ROOT_POLICY, what: str = "pinned root"
+) -> SignedRoot:
     """Verify a pinned root: well formed and signed by a threshold of its own members.
 
     The operator pins this root out of band (by its file hash); that is what makes it trusted.
@@ -518,7 +528,7 @@ def verify_initial_root(data: bytes, *, policy: RootPolicy = DEFAULT_ROOT_POLICY
         BadFileError: not a signed root file.
         InvalidRootError: see :func:`parse_root_payload`.
     """
-    signed = parse_signed_root(data, policy=policy)
+    signed = parse_signed_root(data, policy=policy, what=what)
     result = get_verification_result(None, signed, policy=policy)
     if not result.own.verified:
         raise _threshold_error(result.own, whose=f"root v{signed.root.version}")
@@ -584,12 +594,18 @@ def check_expiry(
     if now > root.expires + policy.grace:
         raise FrozenError(
             f"root v{root.version} of {root.federation!r} expired at {format_time(root.expires)}"
-            f" and the {policy.grace} grace period is over; the members must sign a new version"
+            f" and the grace period of {_days(policy.grace)} is over; the members must sign a new"
+            " version"
         )
     return (
         f"root v{root.version} of {root.federation!r} expired at {format_time(root.expires)}; "
         f"accepted during the grace period until {format_time(root.expires + policy.grace)}",
     )
+
+
+def _days(span: timedelta) -> str:
+    days = span / timedelta(days=1)
+    return f"{days:g} day" + ("" if days == 1 else "s")
 
 
 def verify_root_chain(
@@ -617,8 +633,8 @@ def verify_root_chain(
     first = verify_initial_root(pinned, policy=policy)
     trusted = first.root
     parsed: dict[int, SignedRoot] = {}
-    for data in chain:
-        candidate = parse_signed_root(data, policy=policy)
+    for index, data in enumerate(chain):
+        candidate = parse_signed_root(data, policy=policy, what=f"root file {index + 1}")
         version = candidate.root.version
         if version in parsed and parsed[version].jws.payload != candidate.jws.payload:
             raise RootMismatchError(f"the chain holds two different roots with version {version}")
