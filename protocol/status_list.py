@@ -206,9 +206,10 @@ def verify_status_list_token(
     """Verify a Status List Token and decode its list (draft sections 5.1 and 8.3).
 
     Processing order: size; compact JWS structure; header (``typ``, no key-carrying or
-    ``crit`` headers, ``alg`` in the allowlist, ``kid``); ``iss`` and key resolution; the
-    signature; then the claims ``sub``, ``iat``, ``nbf``, ``exp``, ``ttl``; last the list
-    itself, so nothing is decompressed before the signature holds.
+    ``crit`` headers, ``alg`` in the allowlist, ``kid``); ``iss`` (equal to ``issuer`` if
+    given) and key resolution; the signature; then the claims ``sub``, ``iat``, ``nbf``,
+    ``exp``, ``ttl``; last the list itself, so nothing is decompressed before the signature
+    holds.
 
     Args:
         token: the compact JWS.
@@ -387,7 +388,7 @@ class StatusListCache:
       :class:`~protocol.errors.StatusRollbackError`, so a replayed old list cannot undo a
       revocation; an equal ``iat`` replaces (the issuer re-signed within the same second);
     * :meth:`needs_refresh` turns true ``ttl`` after the token was stored (``default_ttl`` if
-      the token has none) and once the list expired;
+      the token has none), or at ``exp`` if that comes first;
     * :meth:`status_list` keeps serving a list until ``exp`` (plus the leeway, the same window
       :meth:`put` accepts), then raises :class:`~protocol.errors.StatusUnavailableError`;
     * at most ``max_lists`` lists and ``max_total_bytes`` packed bytes are kept; expired lists
@@ -457,9 +458,8 @@ class StatusListCache:
                 list alone exceeds ``max_total_bytes``.
             ProtocolError: any error of :func:`verify_status_list_token`.
         """
-        raw = token.encode("ascii", "replace") if isinstance(token, str) else bytes(token)
         verified = verify_status_list_token(
-            raw,
+            token,
             keys=self._keys,
             uri=uri,
             allowed_algorithms=self._allowed,
@@ -470,16 +470,19 @@ class StatusListCache:
             max_size=self._max_size,
             max_token_bytes=self._max_token_bytes,
         )
+        raw = token.encode("ascii") if isinstance(token, str) else bytes(token)  # ASCII: verified
         nbytes = len(verified.status_list.packed)
         if nbytes > self._max_total_bytes:
             raise TooLargeError("status list is larger than the whole cache")
-        assert verified.expires_at is not None  # noqa: S101 - require_exp=True above
+        expires_at = verified.expires_at
+        if expires_at is None:  # pragma: no cover - require_exp=True above
+            raise MissingClaimError("status list token has no exp")
         entry = _Entry(
             verified=verified,
             token=raw,
             stored_at=now,
-            refresh_at=now + (verified.ttl or self._default_ttl),
-            serve_until=verified.expires_at + self._leeway,
+            refresh_at=min(now + (verified.ttl or self._default_ttl), expires_at),
+            serve_until=expires_at + self._leeway,
         )
         with self._lock:
             held = self._entries.get(uri)

@@ -387,3 +387,17 @@ def test_cache_discard() -> None:
 def test_cache_refuses_bad_limits() -> None:
     with pytest.raises(ValueError, match="positive"):
         _cache(max_lists=0)
+
+
+def test_cache_refresh_is_due_at_exp_when_it_comes_before_ttl() -> None:
+    cache = _cache()
+    cache.put(URI, _token(lifetime=timedelta(minutes=10), ttl=timedelta(hours=1)), NOW)
+    assert not cache.needs_refresh(URI, NOW + timedelta(minutes=9))
+    assert cache.needs_refresh(URI, NOW + timedelta(minutes=10))
+
+
+def test_cache_refuses_a_non_ascii_token() -> None:
+    cache = _cache()
+    with pytest.raises(MalformedError):
+        cache.put(URI, _token() + "é", NOW)
+    assert len(cache) == 0
