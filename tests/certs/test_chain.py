@@ -85,8 +85,15 @@ def test_tls_certificate(fed: Federation) -> None:
 
 
 def test_eddsa_ca_and_node() -> None:
-    city = City("suzhou", "苏州", "Suzhou", "osmanthus", federation=FEDERATION,
-                ca_key=KeySigner.generate("EdDSA"), node=KeySigner.generate("EdDSA"))  # fmt: skip
+    city = City(
+        "suzhou",
+        "苏州",
+        "Suzhou",
+        "osmanthus",
+        federation=FEDERATION,
+        ca_key=KeySigner.generate("EdDSA"),
+        node=KeySigner.generate("EdDSA"),
+    )
     verify_node_certificate(city.node_cert, city.ca_cert, purpose=Purpose.ATTESTATION, now=NOW)
 
 
