@@ -259,7 +259,10 @@ def decode_status_list(
             not unpadded base64url; not a zlib stream, truncated, failing its checksum, or
             followed by trailing bytes; an empty list.
         TooLargeError: the compressed or decompressed list exceeds ``max_size``.
+        ValueError: ``max_size`` is not positive (a configuration error).
     """
+    if max_size < 1:
+        raise ValueError("max_size must be positive")  # 0 would mean "unlimited" to zlib
     if not isinstance(obj, Mapping):
         raise MalformedError("status_list is not an object")
     if "bits" not in obj or "lst" not in obj:

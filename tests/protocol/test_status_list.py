@@ -180,6 +180,12 @@ def test_zlib_bomb_is_refused_without_inflating_it() -> None:
     assert peak < 16 << 20
 
 
+@pytest.mark.parametrize("max_size", [0, -8])
+def test_max_size_must_be_positive(max_size: int) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        decode_status_list({"bits": 1, "lst": "eNrbuRgAAhcBXQ"}, max_size=max_size)
+
+
 def test_max_size_is_in_entries_and_inclusive() -> None:
     sl = StatusList.build(64, {63: 1}, bits=2)
     assert decode_status_list(sl.encode(), max_size=64) == sl
