@@ -26,9 +26,13 @@ from certs.keys import key_jwk
 from certs.root import Root, RootPolicy, verify_initial_root
 from certs.update import Proposal, propose
 from mapping.scale import builtin_scale
+from protocol.attestation import CreditClaims, StatusRef, issue_attestation
 from protocol.errors import UnknownKeyError, UntrustedIssuerError
 from protocol.jose import KeySigner, b64u_decode, b64u_encode
 from protocol.keys import KeyResolver
+from protocol.presentation import DisclosureRequest, present
+from protocol.status_list import StatusList, StatusListCache, sign_status_list_token
+from protocol.verifier import verify_presentation
 from tests.certs.sim import NOW, Federation, sign_root
 
 ALL = ("zhengzhou", "hangzhou", "fuzhou", "nanjing", "wuhan")
@@ -226,3 +230,74 @@ def test_bad_bundle_files(fed: Federation, v1: bytes) -> None:
     doc["federation"] = "other"
     with pytest.raises(WrongFederationError):
         TrustBundle.load(json.dumps(doc).encode(), pinned_root=v1, now=NOW)
+
+
+def test_a_merchant_verifies_a_visitor_with_the_bundle(fed: Federation, v1: bytes) -> None:
+    # End to end: Zhengzhou's node signs an attestation and a status list with the key its
+    # CA certified; a merchant with only the bundle (and the cached list) verifies both.
+    _, bundle = build_bundle([v1], _materials(fed), now=NOW)
+    city = fed["zhengzhou"]
+    uri = f"{city.issuer}/status/1"
+    token = sign_status_list_token(
+        city.node,
+        issuer=city.issuer,
+        uri=uri,
+        status_list=StatusList.build(100, {}),
+        now=NOW,
+        lifetime=timedelta(days=1),
+        ttl=timedelta(hours=1),
+    )
+    statuses = StatusListCache(bundle, frozenset({"ES256"}))
+    statuses.put(uri, token, NOW)
+    holder = KeySigner.generate()
+    issued = issue_attestation(
+        city.node,
+        issuer=city.issuer,
+        scale_id="shangding",
+        scale_version=bundle.scale("zhengzhou").version,
+        claims=CreditClaims(level=4),
+        holder_jwk=holder.public_jwk,
+        status=StatusRef(uri, 3),
+        now=NOW,
+    )
+    shown = present(
+        issued.sd_jwt,
+        holder,
+        request=DisclosureRequest(level=True),
+        audience="https://shop.example",
+        nonce="n-1",
+        now=NOW,
+    )
+    verified = verify_presentation(
+        shown, keys=bundle, audience="https://shop.example", nonce="n-1", status=statuses, now=NOW
+    )
+    assert verified.city == "zhengzhou"
+    assert verified.level == 4
+    # A node key the city's CA never certified is not trusted, whatever the issuer claims.
+    rogue = issue_attestation(
+        KeySigner.generate(),
+        issuer=city.issuer,
+        scale_id="shangding",
+        scale_version="x",
+        claims=CreditClaims(level=5),
+        holder_jwk=holder.public_jwk,
+        status=StatusRef(uri, 4),
+        now=NOW,
+    )
+    shown = present(
+        rogue.sd_jwt,
+        holder,
+        request=DisclosureRequest(level=True),
+        audience="https://shop.example",
+        nonce="n-2",
+        now=NOW,
+    )
+    with pytest.raises(UnknownKeyError):
+        verify_presentation(
+            shown,
+            keys=bundle,
+            audience="https://shop.example",
+            nonce="n-2",
+            status=statuses,
+            now=NOW,
+        )
