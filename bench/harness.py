@@ -332,6 +332,7 @@ def machine() -> dict[str, str]:
         "openssl": f"{backend.openssl_version_text()} (cryptography {cryptography.__version__})",
         "zlib": zlib.ZLIB_RUNTIME_VERSION,
         "os": platform.platform(),
+        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?",
     }
 
 
@@ -447,7 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"huxin benchmarks ({mode}: {settings.repeats} repeats, {settings.budget:g} s per rate "
         f"sample; {pinning}; {elapsed:.1f} s)",
         f"machine: {info['cpu']}, nproc {info['nproc']}; {info['python']}; {info['openssl']}; "
-        f"zlib {info['zlib']}",
+        f"zlib {info['zlib']}; load average before the run {info['load']}",
         "ratio = fraction of the bound achieved (ours/bound for rates, bound/ours for times); "
         "bounds measured in this run",
     ]
