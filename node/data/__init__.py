@@ -1,0 +1,1 @@
+"""Data files the node ships: seed incentive catalogues."""
