@@ -15,7 +15,8 @@ What it does: builds X.509 v3 certificates with ``cryptography``.
   clamped to the CA's.
 
 :data:`ATTESTATION_EKU` lives under a private arc derived from a UUID (ITU-T X.667, ``2.25``),
-which needs no registration: ``2.25.289588172041844243536611108978802207636`` is huxin's arc,
+which needs no registration: ``2.25.289588172041844243536611108978802207636`` (the UUID
+``d9dca738-9c94-48d0-86a5-41f49fceab94`` as an integer) is huxin's arc,
 ``.1`` under it the attestation-signing purpose.
 
 What it deliberately does not do: read or write files, keep a serial-number database, publish
