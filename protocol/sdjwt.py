@@ -19,7 +19,7 @@ import hashlib
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
 from protocol.errors import BadDisclosureError, MalformedError, TooLargeError
 from protocol.jose import (
@@ -264,6 +264,28 @@ class ProcessedPayload:
     disclosed: dict[str, JsonValue]
 
 
+def _plain(node: object) -> bool:
+    """True if ``node`` holds no ``_sd`` member and no ``{"...": digest}`` array element."""
+    kind = type(node)
+    if kind is dict:
+        mapping = cast("dict[str, object]", node)
+        if SD_KEY in mapping:
+            return False
+        for value in mapping.values():
+            sub = type(value)
+            if (sub is dict or sub is list) and not _plain(value):
+                return False
+        return True
+    if kind is list:
+        for value in cast("list[object]", node):
+            sub = type(value)
+            if sub is dict and ARRAY_KEY in cast("dict[str, object]", value):
+                return False
+            if (sub is dict or sub is list) and not _plain(value):
+                return False
+    return True
+
+
 class _Processor:
     def __init__(self, disclosures: Sequence[str]) -> None:
         self.by_digest: dict[str, tuple[str, list[object]]] = {}
@@ -294,24 +316,32 @@ class _Processor:
         return d
 
     def value(self, node: object) -> JsonValue:
-        if isinstance(node, dict):
-            return self.obj(node)
-        if isinstance(node, list):
-            return self.array(node)
-        return _as_json(node)
+        kind = type(node)
+        if kind is dict:
+            return self.obj(cast("dict[str, object]", node))
+        if kind is list:
+            return self.array(cast("list[object]", node))
+        return cast("JsonValue", node)
 
     def obj(self, node: Mapping[str, object]) -> dict[str, JsonValue]:
         out: dict[str, JsonValue] = {}
         for name, val in node.items():
             if name in (SD_KEY, SD_ALG_KEY):
                 continue
-            out[name] = self.value(val)
-        digests = node.get(SD_KEY, [])
-        if not isinstance(digests, list):
+            kind = type(val)
+            if (kind is dict or kind is list) and not _plain(val):
+                out[name] = self.value(val)
+            else:  # a scalar, or a container without any digest: shared, not copied
+                out[name] = cast("JsonValue", val)
+        digests = node.get(SD_KEY)
+        if digests is None:
+            return out
+        if type(digests) is not list:
             raise BadDisclosureError("_sd is not an array")
+        by_digest = self.by_digest
         for raw in digests:
             d = self._note(raw)
-            found = self.by_digest.get(d)
+            found = by_digest.get(d)
             if found is None:
                 continue  # a decoy, or a Disclosure the holder chose not to present
             value = found[1]
