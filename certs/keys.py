@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
@@ -138,7 +139,7 @@ def load_private_key(
         if "ENCRYPTED" in kind:
             raise BadPassphraseError(f"wrong passphrase for {what}") from err
         raise BadFileError(f"{what} is damaged or truncated PEM") from err
-    except Exception as err:  # cryptography raises UnsupportedAlgorithm for exotic keys
+    except UnsupportedAlgorithm as err:
         raise WrongKeyTypeError(f"{what} uses an unsupported algorithm") from err
     checked = checked_key(key, what=what)
     if isinstance(checked, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
@@ -162,7 +163,7 @@ def load_public_key(data: bytes, *, what: str = "public key") -> PublicKey:
         key = serialization.load_pem_public_key(data)
     except ValueError as err:
         raise BadFileError(f"{what} is damaged or truncated PEM") from err
-    except Exception as err:  # UnsupportedAlgorithm
+    except UnsupportedAlgorithm as err:
         raise WrongKeyTypeError(f"{what} uses an unsupported algorithm") from err
     checked = checked_key(key, what=what)
     if isinstance(checked, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
@@ -190,7 +191,7 @@ def load_certificate(data: bytes | str, *, what: str = "certificate") -> x509.Ce
         key = cert.public_key()
     except ValueError as err:
         raise BadFileError(f"{what} is damaged or truncated PEM") from err
-    except Exception as err:  # UnsupportedAlgorithm for unknown key types
+    except UnsupportedAlgorithm as err:
         raise WrongKeyTypeError(f"{what} certifies a key of an unsupported algorithm") from err
     checked_key(key, what=f"the key in {what}")
     return cert

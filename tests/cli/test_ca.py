@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from certs.ca import ATTESTATION_EKU
 from certs.keys import load_certificate
 from tests.cli.federation_flow import AT, huxin
@@ -118,3 +121,17 @@ def test_bad_input(tmp_path: Path) -> None:
     result = huxin(["ca", "issue", "--dir", d], code=1)
     assert "error[bad_file]" in result.output
     assert "truncated" in result.output
+
+
+def test_wrong_key_type(tmp_path: Path) -> None:
+    d = tmp_path / "suzhou"
+    huxin(["ca", "init", "--dir", d, "--city", "suzhou", "--federation", "f"])
+    p384 = ec.generate_private_key(ec.SECP384R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    key = d / "node" / "attestation.key"
+    key.parent.mkdir()
+    key.write_bytes(p384)
+    result = huxin(["ca", "issue", "--dir", d], code=1)
+    assert "error[wrong_key_type]" in result.output
+    assert "secp384r1" in result.output
