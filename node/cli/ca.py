@@ -328,3 +328,8 @@ def issue(
         f"{kind.value} certificate for {verified.city!r}: key id {verified.kid}, valid "
         f"{verified.not_before:%Y-%m-%d %H:%M} .. {verified.not_after:%Y-%m-%d %H:%M} UTC"
     )
+    if kind is Purpose.ATTESTATION:
+        click.echo(
+            f"next: huxin federation member --dir {directory} ... (join the root), or "
+            f"huxin bundle material --dir {directory} ... (publish the renewed certificate)"
+        )

@@ -228,7 +228,8 @@ def member(
             directory / PUBLIC / "governance.jwk", json_bytes_pretty(key_jwk(gov)), what="JWK"
         )
         write_public(directory / PUBLIC / "member.json", data, what="member entry")
-    click.echo(f"member {city!r} of {federation_id!r}; send member.json to the federation")
+    click.echo(f"member {city!r} of {federation_id!r}; send member.json to the other members")
+    click.echo("next: one member runs `huxin federation init ... */public/member.json`")
 
 
 @federation.command("init")
@@ -446,6 +447,13 @@ def combine_cmd(
         else:
             verify_root_update(trusted, data)
         write_public(out, data, what=f"signed root v{version}")
+    if version == 1:
+        click.echo(
+            f"next: every member compares `sha256sum {out}` out of band and pins this file; "
+            "then `huxin bundle material` at each city"
+        )
+    else:
+        click.echo(f"next: publish {out}; `huxin bundle build` with every root version")
 
 
 @federation.command("verify")
