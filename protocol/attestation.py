@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from protocol.errors import IssuanceError, MalformedError
-from protocol.jose import Signer, jwk_thumbprint, public_jwk, public_key_from_jwk
+from protocol.jose import Signer, jwk_thumbprint, public_key_from_jwk
 from protocol.sdjwt import (
     SD_ALG,
     SD_ALG_KEY,
@@ -49,6 +49,9 @@ MIN_LEVEL: Final = 1
 MAX_LEVEL: Final = 5
 LEVEL_CLAIM: Final = "level"
 BAND_CLAIM: Final = "band"
+
+
+_JWK_MEMBERS: Final = ("kty", "crv", "x", "y")
 
 
 def at_least_claim(k: int) -> str:
@@ -180,9 +183,12 @@ def issue_attestation(
     """
     _check_inputs(claims, status, now, lifetime)
     try:
-        cnf_jwk = public_jwk(public_key_from_jwk(holder_jwk))
+        public_key_from_jwk(holder_jwk)  # validates kty/crv, lengths and the curve point
     except MalformedError as err:
         raise IssuanceError(f"holder key: {err.message}") from err
+    # Only the public members, in export order: nothing a wallet adds (kid, use) goes along.
+    members = _JWK_MEMBERS if holder_jwk["kty"] == "EC" else _JWK_MEMBERS[:3]
+    cnf_jwk = {name: holder_jwk[name] for name in members}
     disclosures, digests = build_disclosures(claims, salts)
     step = int(time_granularity.total_seconds())
     if step < 1:

@@ -13,8 +13,8 @@ more entry in ``_ALGORITHMS`` and a signer class; nothing else changes.
 
 from __future__ import annotations
 
-import base64
 import binascii
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -49,6 +49,7 @@ _ECDSA_SHA256: Final = ec.ECDSA(hashes.SHA256())
 _B64U_CHARS: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 #: ``bytes.translate`` table mapping the URL-safe alphabet onto the standard one.
 _B64U_TO_STD: Final = bytes.maketrans(b"-_", b"+/")
+_STD_TO_B64U: Final = bytes.maketrans(b"+/", b"-_")
 
 
 # --------------------------------------------------------------------------------------------
@@ -57,7 +58,7 @@ _B64U_TO_STD: Final = bytes.maketrans(b"-_", b"+/")
 
 def b64u_encode(data: bytes) -> str:
     """Encode bytes as unpadded base64url text."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_STD_TO_B64U).rstrip(b"=").decode()
 
 
 def b64u_decode(text: str | bytes, *, what: str = "value") -> bytes:
@@ -77,9 +78,13 @@ def b64u_decode(text: str | bytes, *, what: str = "value") -> bytes:
         raise MalformedError(f"{what} is not base64url") from err
 
 
+#: One encoder for every serialisation: ``json.dumps`` with keyword arguments builds one per call.
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def json_bytes(obj: object) -> bytes:
     """Serialise ``obj`` as compact UTF-8 JSON (no spaces, non-ASCII kept as is)."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    return _ENCODER.encode(obj).encode()
 
 
 def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
@@ -264,7 +269,7 @@ class KeySigner:
     def public_jwk(self) -> Jwk:
         return public_jwk(self.public_key)
 
-    @property
+    @functools.cached_property
     def kid(self) -> str:
         return jwk_thumbprint(self.public_jwk)
 

@@ -108,15 +108,18 @@ def test_injected_salts_make_issuance_reproducible() -> None:
     assert a.sd_jwt == b.sd_jwt != c.sd_jwt
 
 
-def test_extra_jwk_members_are_dropped() -> None:
-    w = make_world()
+@pytest.mark.parametrize("alg", [ES256, EDDSA])
+def test_extra_jwk_members_are_dropped(alg: str) -> None:
+    w = make_world(holder_alg=alg)
     att = issue_attestation(
         w.issuer,
         issuer=ISSUER,
         scale_id="s",
         scale_version="1",
         claims=CreditClaims(2),
-        holder_jwk={**w.holder.public_jwk, "kid": "tracking-id", "use": "sig"},
+        holder_jwk={**w.holder.public_jwk, "kid": "tracking-id", "use": "sig", "y": "AAAA"}
+        if alg == EDDSA
+        else {**w.holder.public_jwk, "kid": "tracking-id", "use": "sig"},
         status=StatusRef(STATUS_URI, 1),
         now=NOW,
     )
