@@ -214,3 +214,165 @@ def test_bad_files_give_clear_errors(flow: Flow, tmp_path: Path) -> None:
         code=1,
     )
     assert "error[wrong_federation]" in result.output
+
+
+def test_membership_changes(flow: Flow, tmp_path: Path) -> None:
+    # Suzhou joins (threshold 4 of 6), Wuhan replaces its CA, all in v3.
+    suzhou = tmp_path / "suzhou"
+    huxin(
+        [
+            "ca",
+            "init",
+            "--dir",
+            suzhou,
+            "--city",
+            "suzhou",
+            "--federation",
+            "huxin-demo",
+            "--at",
+            AT,
+        ]
+    )
+    huxin(
+        [
+            "federation",
+            "member",
+            "--dir",
+            suzhou,
+            "--name-zh",
+            "苏州",
+            "--name-en",
+            "Suzhou",
+            "--node-url",
+            "https://suzhou.huxin.example",
+            "--scale",
+            "osmanthus",
+        ]
+    )
+    new_wuhan = tmp_path / "wuhan-2"
+    huxin(
+        [
+            "ca",
+            "init",
+            "--dir",
+            new_wuhan,
+            "--city",
+            "wuhan",
+            "--federation",
+            "huxin-demo",
+            "--at",
+            AT,
+        ]
+    )
+    proposal = tmp_path / "root-3.json"
+    out = huxin(
+        [
+            "federation",
+            "propose",
+            "--current",
+            flow.root(2),
+            "--add-member",
+            suzhou / "public" / "member.json",
+            "--replace-ca",
+            f"wuhan={new_wuhan / 'public' / 'ca.pem'}",
+            "--threshold",
+            "4",
+            "--expires",
+            "2028-06-30",
+            "--out",
+            proposal,
+        ]
+    ).output
+    assert "add member suzhou" in out
+    assert "wuhan: new CA certificate" in out
+    assert "threshold 3 -> 4" in out
+    assert "-> 2028-06-30T00:00:00Z" in out
+    signers = [flow.governance(c) for c in ("zhengzhou", "hangzhou", "fuzhou")]
+    signers.append(suzhou / "governance" / "governance.key")
+    flow_sign: list[list[str | Path]] = [
+        ["federation", "sign", "--proposal", proposal, "--key", k, "--previous", flow.root(2)]
+        for k in signers
+    ]
+    for args in flow_sign[:3]:
+        huxin(args)
+    v3 = tmp_path / "3.root.json"
+    sigs = sorted(tmp_path.glob("root-3.*.sig.json"))
+    result = huxin(
+        [
+            "federation",
+            "combine",
+            "--proposal",
+            proposal,
+            "--previous",
+            flow.root(2),
+            "--out",
+            v3,
+            *sigs,
+        ],
+        code=1,
+    )
+    assert "3 of 4 required (its own members): NOT MET" in result.output
+    huxin(flow_sign[3])
+    sigs = sorted(tmp_path.glob("root-3.*.sig.json"))
+    huxin(
+        [
+            "federation",
+            "combine",
+            "--proposal",
+            proposal,
+            "--previous",
+            flow.root(2),
+            "--out",
+            v3,
+            *sigs,
+        ]
+    )
+    out = huxin(
+        ["federation", "verify", "--pinned", flow.root(1), "--at", AT, flow.root(2), v3]
+    ).output
+    assert "threshold 4 of 6 cities" in out
+    # v4 removes Nanjing; four of v3's six must sign.
+    proposal4 = tmp_path / "v4" / "root-4.json"
+    out = huxin(
+        ["federation", "propose", "--current", v3, "--remove-member", "nanjing", "--out", proposal4]
+    ).output
+    assert "remove member nanjing" in out
+    for key in [flow.governance(c) for c in ("zhengzhou", "hangzhou", "fuzhou")] + [signers[3]]:
+        huxin(["federation", "sign", "--proposal", proposal4, "--key", key])
+    v4 = tmp_path / "4.root.json"
+    huxin(
+        [
+            "federation",
+            "combine",
+            "--proposal",
+            proposal4,
+            "--previous",
+            v3,
+            "--out",
+            v4,
+            *sorted(proposal4.parent.glob("*.sig.json")),
+        ]
+    )
+    doc = json.loads(
+        huxin(
+            [
+                "federation",
+                "verify",
+                "--pinned",
+                flow.root(1),
+                "--at",
+                AT,
+                "--json",
+                flow.root(2),
+                v3,
+                v4,
+            ]
+        ).output
+    )
+    assert [m["city"] for m in doc["members"]] == [
+        "zhengzhou",
+        "hangzhou",
+        "fuzhou",
+        "wuhan",
+        "suzhou",
+    ]
