@@ -306,6 +306,7 @@ class _Processor:
             self.by_digest[d] = (encoded, value)
         self.seen: set[str] = set()
         self.used: set[str] = set()
+        self.top: list[str] = []
 
     def _note(self, d: object) -> str:
         if not isinstance(d, str):
@@ -323,7 +324,7 @@ class _Processor:
             return self.array(cast("list[object]", node))
         return cast("JsonValue", node)
 
-    def obj(self, node: Mapping[str, object]) -> dict[str, JsonValue]:
+    def obj(self, node: Mapping[str, object], *, top: bool = False) -> dict[str, JsonValue]:
         out: dict[str, JsonValue] = {}
         for name, val in node.items():
             if name in (SD_KEY, SD_ALG_KEY):
@@ -338,13 +339,16 @@ class _Processor:
             return out
         if type(digests) is not list:
             raise BadDisclosureError("_sd is not an array")
-        by_digest = self.by_digest
         for raw in digests:
-            d = self._note(raw)
-            found = by_digest.get(d)
-            if found is None:
-                continue  # a decoy, or a Disclosure the holder chose not to present
-            value = found[1]
+            if type(raw) is not str:
+                raise BadDisclosureError("a digest is not a string")
+        unique = set(digests)
+        if len(unique) != len(digests) or not self.seen.isdisjoint(unique):
+            raise BadDisclosureError("a digest appears more than once")
+        self.seen |= unique
+        by_digest = self.by_digest
+        for d in [d for d in digests if d in by_digest]:
+            value = by_digest[d][1]
             if len(value) != 3:
                 raise BadDisclosureError("array-element disclosure referenced from _sd")
             claim = value[1]
@@ -356,6 +360,8 @@ class _Processor:
                 raise BadDisclosureError(f"disclosure would override claim {claim!r}")
             self.used.add(d)
             out[claim] = self.value(value[2])
+            if top:
+                self.top.append(claim)
         return out
 
     def array(self, node: Sequence[object]) -> list[JsonValue]:
@@ -388,15 +394,8 @@ def process_disclosures(
             or any digest appears more than once in the payload.
     """
     proc = _Processor(disclosures)
-    claims = proc.obj(payload)
-    unused = set(proc.by_digest) - proc.used
-    if unused:
-        raise BadDisclosureError(f"{len(unused)} disclosure(s) not referenced by the issuer")
-    top: set[str] = set()
-    raw_sd = payload.get(SD_KEY, [])
-    if isinstance(raw_sd, list):
-        for d in raw_sd:
-            found = proc.by_digest.get(d) if isinstance(d, str) else None
-            if found is not None and isinstance(found[1][1], str):
-                top.add(found[1][1])
-    return ProcessedPayload(claims, {name: claims[name] for name in sorted(top)})
+    claims = proc.obj(payload, top=True)
+    if len(proc.used) != len(proc.by_digest):
+        unused = len(proc.by_digest) - len(proc.used)
+        raise BadDisclosureError(f"{unused} disclosure(s) not referenced by the issuer")
+    return ProcessedPayload(claims, {name: claims[name] for name in sorted(proc.top)})

@@ -95,6 +95,7 @@ FORBIDDEN_HEADERS: Final = frozenset({"jku", "x5u", "jwk", "x5c"})
 #: Shortest and longest one-way nonce accepted (the holder uses 128 bits -> 22 characters).
 ONE_WAY_NONCE_MIN: Final = 16
 ONE_WAY_NONCE_MAX: Final = 128
+_AT_LEAST_NAMES: Final = tuple((k, at_least_claim(k)) for k in range(MIN_LEVEL, MAX_LEVEL + 1))
 
 
 @dataclass(frozen=True)
@@ -268,12 +269,12 @@ def _credit_claims(
             raise MalformedError("level must be an integer 1..5")
         level = raw
     at_least = set()
-    for k in range(MIN_LEVEL, MAX_LEVEL + 1):
-        value = claims.get(at_least_claim(k))
+    for k, name in _AT_LEAST_NAMES:
+        value = claims.get(name)
         if value is None:
             continue
         if value is not True:
-            raise MalformedError(f"{at_least_claim(k)} must be true")
+            raise MalformedError(f"{name} must be true")
         at_least.add(k)
     band: tuple[int, int] | None = None
     raw_band = claims.get(BAND_CLAIM)
