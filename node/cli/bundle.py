@@ -100,7 +100,7 @@ def material(
     The scale is the built-in one the root names for the city unless --scale-file is given.
 
     \b
-    Example:
+    Example (each of the five cities runs this with its own --dir):
       huxin bundle material --dir fuzhou --root federation/roots/2.root.json \\
           --status-list https://fuzhou.huxin.example/status/1
     """
@@ -165,7 +165,7 @@ def build(roots: tuple[Path, ...], out: Path, at: str | None, materials: tuple[P
     Everything is verified before the file is written.
 
     \b
-    Example:
+    Example (five cities; roots 1 and 2 of the 3-of-5 federation):
       huxin bundle build --root federation/roots/1.root.json \\
           --root federation/roots/2.root.json --out trust-bundle.json \\
           zhengzhou/public/material.json hangzhou/public/material.json \\
@@ -199,8 +199,10 @@ def verify(pinned: Path, at: str | None, grace_days: int, as_json: bool, bundle_
     """Verify a trust bundle offline from the pinned root; list each city's keys.
 
     \b
-    Example:
+    Example (five cities, 3-of-5 root; the merchant pinned 1.root.json):
       huxin bundle verify --pinned federation/roots/1.root.json trust-bundle.json
+      huxin bundle verify --pinned federation/roots/1.root.json --at 2027-01-10 --json \\
+          trust-bundle.json
     """
     now = parse_at(at)
     policy = BundlePolicy(root=RootPolicy(grace=timedelta(days=grace_days)))

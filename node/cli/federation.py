@@ -376,7 +376,11 @@ def sign_cmd(
     to the current root.
 
     \b
-    Example:
+    Example (five cities, 3-of-5: at least three members sign, each with its own key):
+      for c in zhengzhou hangzhou fuzhou; do
+        huxin federation sign --proposal federation/proposals/root-1.json \\
+            --key $c/governance/governance.key
+      done
       huxin federation sign --proposal federation/proposals/root-2.json \\
           --key hangzhou/governance/governance.key --previous federation/roots/1.root.json
     """
@@ -421,7 +425,9 @@ def combine_cmd(
     """Combine signature files into the signed root; written only if thresholds are met.
 
     \b
-    Example:
+    Example (five cities, 3-of-5: v1 needs 3 of its members; v2 needs 3 of v1's AND 3 of its own):
+      huxin federation combine --proposal federation/proposals/root-1.json \\
+          --out federation/roots/1.root.json federation/proposals/root-1.*.sig.json
       huxin federation combine --proposal federation/proposals/root-2.json \\
           --previous federation/roots/1.root.json --out federation/roots/2.root.json \\
           federation/proposals/root-2.*.sig.json
@@ -477,7 +483,7 @@ def verify_cmd(
     roots, and a newest root expired beyond the grace period.
 
     \b
-    Examples:
+    Examples (five cities, 3-of-5; every member pinned 1.root.json when it was agreed):
       huxin federation verify --pinned federation/roots/1.root.json federation/roots/*.root.json
       huxin federation verify --pinned federation/roots/2.root.json federation/roots/1.root.json
           error[rollback]: ...
