@@ -63,7 +63,14 @@ from certs.errors import (
     WrongFederationError,
 )
 from certs.keys import certificate_pem, certificate_public_key, load_certificate, parse_key_jwk
-from certs.multisig import GeneralJws, SignatureCount, count_signatures, json_bytes_pretty, parse
+from certs.multisig import (
+    GeneralJws,
+    SignatureCount,
+    combine,
+    count_signatures,
+    json_bytes_pretty,
+    parse,
+)
 from protocol.errors import MalformedError
 from protocol.jose import SUPPORTED_ALGORITHMS, PublicKey, key_thumbprint, parse_json_object
 
@@ -636,8 +643,14 @@ def verify_root_chain(
     for index, data in enumerate(chain):
         candidate = parse_signed_root(data, policy=policy, what=f"root file {index + 1}")
         version = candidate.root.version
-        if version in parsed and parsed[version].jws.payload != candidate.jws.payload:
-            raise RootMismatchError(f"the chain holds two different roots with version {version}")
+        seen = parsed.get(version)
+        if seen is not None:
+            if seen.jws.payload != candidate.jws.payload:
+                raise RootMismatchError(
+                    f"the chain holds two different roots with version {version}"
+                )
+            # Two copies of one version: their signatures together.
+            candidate = SignedRoot(root=seen.root, jws=combine([seen.jws, candidate.jws]))
         parsed[version] = candidate
     at_pin = parsed.get(trusted.version)
     if at_pin is not None and at_pin.jws.payload != first.jws.payload:

@@ -362,3 +362,14 @@ def test_eddsa_governance_keys(fed: Federation) -> None:
     result = get_verification_result(v1, parse_signed_root(data))
     assert "nanjing" in result.own.signers
     assert verify_root_update(v1, data).root.version == 2
+
+
+def test_copies_of_one_version_pool_their_signatures(fed: Federation) -> None:
+    root = fed.root_v1()
+    v1 = sign_root(root, fed.governance("zhengzhou", "hangzhou", "fuzhou"))
+    v2 = propose(root, Proposal(threshold=2))
+    first = sign_root(v2, fed.governance("zhengzhou"))
+    second = sign_root(v2, fed.governance("hangzhou", "fuzhou"))
+    chain = verify_root_chain(v1, [first, second], now=NOW)
+    assert chain.root.version == 2
+    assert len(chain.roots[1].jws.signatures) == 3
