@@ -1,0 +1,259 @@
+"""The node's aiohttp application: factory, route table with roles, and the middlewares.
+
+What it does: :func:`create_app` builds the application from a :class:`~node.config.NodeConfig`.
+Every resource (database engine, keys, scale, status publisher) is created in ``cleanup_ctx``
+and released there. :data:`ROUTES` is the single table of endpoints and the roles each accepts
+(``None`` marks public federation material); the authorization middleware enforces it, so an
+endpoint without an entry cannot be reached without a credential. One error middleware maps
+every coded error (``NodeError``, ``ProtocolError``, ``MappingError``, ``CertsError``) and
+aiohttp's own HTTP errors to ``{"error": code, "message": ...}``. A third middleware records
+Prometheus metrics and writes one JSON access-log line per request (route names, never bodies).
+
+What it deliberately does not do: business logic (``node.imports``, ``node.issuance``,
+``node.residents``, ``node.status``), or read the environment (``node.config`` does at start-up).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from certs.errors import CertsError
+from mapping.errors import MappingError
+from mapping.scale import Scale, builtin_scale, load_scale_file
+from node import appkeys
+from node.api import attestations, office, public, residents, scores, verify
+from node.auth import Role, authenticate
+from node.config import NodeConfig
+from node.db import create_engine
+from node.errors import ForbiddenError, NodeError
+from node.imports import RecordValidator
+from node.issuance import Issuer
+from node.keystore import NodeKeys, load_keys
+from node.metrics import Metrics
+from node.status import StatusPublisher
+from protocol.errors import ProtocolError, UnavailableError
+from protocol.replay import MemoryReplayCache
+
+log = logging.getLogger("huxin.node")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+OFFICE: Final = frozenset({Role.OFFICE})
+APP: Final = frozenset({Role.APP})
+MERCHANT: Final = frozenset({Role.MERCHANT})
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint: method, path, handler, and the roles allowed (``None``: public)."""
+
+    method: str
+    path: str
+    handler: Handler
+    roles: frozenset[Role] | None
+    name: str
+
+
+ROUTES: Final[tuple[Route, ...]] = (
+    # Public federation material and operations.
+    Route("GET", "/.well-known/huxin-node", public.metadata, None, "metadata"),
+    Route("GET", "/.well-known/jwks.json", public.jwks, None, "jwks"),
+    Route("GET", "/scale", public.scale, None, "scale"),
+    Route("GET", "/incentives", public.incentives, None, "incentives"),
+    Route("GET", "/federation/root", public.federation_root, None, "federation_root"),
+    Route("GET", "/status/{list_id}", public.status_list, None, "status_list"),
+    Route("GET", "/healthz", public.healthz, None, "healthz"),
+    Route("GET", "/readyz", public.readyz, None, "readyz"),
+    Route("GET", "/metrics", public.metrics, None, "metrics"),
+    # The credit office.
+    Route("POST", "/v1/scores", scores.push_one, OFFICE, "scores_push"),
+    Route("POST", "/v1/scores/bulk", scores.push_bulk, OFFICE, "scores_bulk"),
+    Route("GET", "/v1/objections", office.list_objections, OFFICE, "objections_list"),
+    Route(
+        "POST",
+        "/v1/objections/{objection_id}/resolve",
+        office.resolve_objection,
+        OFFICE,
+        "objections_resolve",
+    ),
+    Route("GET", "/v1/audit/verify", office.audit_verify, OFFICE, "audit_verify"),
+    # The city app, acting for a signed-in resident.
+    Route("POST", "/v1/attestations", attestations.request_batch, APP, "attestations_issue"),
+    Route("POST", "/v1/residents/me", residents.me, APP, "residents_me"),
+    Route("POST", "/v1/residents/audit", residents.audit_entries, APP, "residents_audit"),
+    Route("POST", "/v1/residents/consent", residents.consent, APP, "residents_consent"),
+    Route("POST", "/v1/residents/objections", residents.objection, APP, "residents_objection"),
+    # Merchants.
+    Route("POST", "/v1/verify", verify.verify, MERCHANT, "verify"),
+)
+
+_ROLES: Final = {route.name: route.roles for route in ROUTES}
+
+_HTTP_CODES: Final = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def _status_of(err: Exception) -> int:
+    if isinstance(err, NodeError):
+        return err.http_status
+    if isinstance(err, UnavailableError):
+        return 503
+    if isinstance(err, ProtocolError | MappingError):
+        return 422
+    return 500  # CertsError: the node's own material is broken
+
+
+def _error_response(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": code, "message": message}, status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map every coded error and HTTP error to ``{"error": code, "message": ...}``."""
+    try:
+        return await handler(request)
+    except (NodeError, ProtocolError, MappingError, CertsError) as err:
+        status = _status_of(err)
+        if status >= 500:
+            log.error("request failed", extra={"code": err.code, "route": _route_name(request)})
+        return _error_response(status, err.code, str(err))
+    except web.HTTPException as err:
+        if err.status < 400:
+            raise
+        code = _HTTP_CODES.get(err.status, "http_error")
+        return _error_response(err.status, code, err.reason)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Require a credential with an allowed role on every route not marked public."""
+    name = _route_name(request)
+    if name is None:  # no route matched: aiohttp answers 404/405 itself
+        return await handler(request)
+    roles = _ROLES.get(name, frozenset())  # unknown route name: nobody may call it
+    if roles is None:
+        return await handler(request)
+    principal = await authenticate(
+        request.app[appkeys.ENGINE], request.headers.get("Authorization")
+    )
+    if principal.role not in roles:
+        raise ForbiddenError(f"the {principal.role.value} role may not use this endpoint")
+    request[appkeys.PRINCIPAL] = principal
+    return await handler(request)
+
+
+@web.middleware
+async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count, time and log each request (route name and status only)."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        elapsed = time.perf_counter() - started
+        route = _route_name(request) or "unmatched"
+        metrics = request.app[appkeys.METRICS]
+        metrics.requests.labels(route=route, status=str(status)).inc()
+        metrics.latency.labels(route=route).observe(elapsed)
+        log.info(
+            "request",
+            extra={
+                "route": route,
+                "method": request.method,
+                "status": status,
+                "ms": round(elapsed * 1000, 2),
+            },
+        )
+
+
+def _route_name(request: web.Request) -> str | None:
+    route = request.match_info.route
+    resource = route.resource
+    return None if resource is None else resource.name
+
+
+def load_scale(config: NodeConfig) -> Scale:
+    """The city's scale: the configured file, else the built-in one.
+
+    Raises:
+        MappingError: the file is invalid or the id unknown.
+    """
+    if config.scale_file is not None:
+        return load_scale_file(config.scale_file)
+    return builtin_scale(config.scale_id)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    config: NodeConfig,
+    *,
+    clock: Callable[[], datetime] = _utc_now,
+    keys: NodeKeys | None = None,
+) -> web.Application:
+    """Build the node application.
+
+    Args:
+        config: the validated configuration.
+        clock: the time source (tests pass a fixed clock).
+        keys: already loaded keys (tests); default: loaded from the data directory at start-up.
+    """
+    app = web.Application(
+        client_max_size=config.client_max_size,
+        middlewares=[observe_middleware, error_middleware, auth_middleware],
+    )
+    app[appkeys.CONFIG] = config
+    app[appkeys.CLOCK] = clock
+    registry = CollectorRegistry()
+    app[appkeys.REGISTRY] = registry
+    app[appkeys.METRICS] = Metrics.create(registry)
+    app[appkeys.REPLAY] = MemoryReplayCache()
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        node_keys = keys if keys is not None else load_keys(config)
+        scale = load_scale(config)
+        engine = create_engine(config.database_url, pool_size=config.pool_size)
+        publisher = StatusPublisher(
+            engine,
+            node_keys.signer,
+            issuer=config.issuer,
+            base_url=config.public_url,
+            ttl=config.status_ttl,
+            lifetime=config.status_lifetime,
+        )
+        app[appkeys.KEYS] = node_keys
+        app[appkeys.SCALE] = scale
+        app[appkeys.ENGINE] = engine
+        app[appkeys.PUBLISHER] = publisher
+        app[appkeys.VALIDATOR] = RecordValidator(scale, node_keys.hasher)
+        app[appkeys.ISSUER] = Issuer(
+            engine=engine, signer=node_keys.signer, config=config, scale=scale, publisher=publisher
+        )
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app.cleanup_ctx.append(resources)
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, route.handler, name=route.name)
+    return app

@@ -1,0 +1,41 @@
+"""Typed keys for everything the aiohttp application holds (one module, as aiohttp advises).
+
+What it does: declares the :class:`aiohttp.web.AppKey` s and the per-request key for the
+authenticated caller. What it deliberately does not do: create any of the resources
+(``node.app`` does, in ``cleanup_ctx``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Final
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mapping.scale import Scale
+from node.auth import Principal
+from node.config import NodeConfig
+from node.imports import RecordValidator
+from node.issuance import Issuer
+from node.keystore import NodeKeys
+from node.metrics import Metrics
+from node.status import StatusPublisher
+from protocol.replay import MemoryReplayCache
+
+CONFIG: Final = web.AppKey("config", NodeConfig)
+CLOCK: Final[web.AppKey[Callable[[], datetime]]] = web.AppKey("clock")
+KEYS: Final = web.AppKey("keys", NodeKeys)
+SCALE: Final = web.AppKey("scale", Scale)
+ENGINE: Final = web.AppKey("engine", AsyncEngine)
+PUBLISHER: Final = web.AppKey("publisher", StatusPublisher)
+ISSUER: Final = web.AppKey("issuer", Issuer)
+VALIDATOR: Final = web.AppKey("validator", RecordValidator)
+REPLAY: Final = web.AppKey("replay", MemoryReplayCache)
+REGISTRY: Final = web.AppKey("registry", CollectorRegistry)
+METRICS: Final = web.AppKey("metrics", Metrics)
+
+#: The authenticated caller of the current request (absent on public routes).
+PRINCIPAL: Final = web.RequestKey("principal", Principal)

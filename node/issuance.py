@@ -1,0 +1,172 @@
+"""Issuance: a batch of attestations for one resident, one per holder key the app registers.
+
+What it does: validates the holder keys (public P-256 or Ed25519 JWKs, distinct, at most the
+configured batch size), then in one transaction locks the resident's row (so a concurrent score
+change either precedes the issuance and is reflected, or follows it and revokes it), checks
+consent, reserves random status indices (:func:`node.status.reserve`), signs with
+``protocol.attestation.issue_batch`` and appends one audit entry. The database keeps only what
+revocation needs (status index, level, band, times), never the token or the holder keys.
+
+What it deliberately does not do: build tokens (``protocol``), or store holder keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mapping.scale import Scale
+from node import audit, status
+from node.config import NodeConfig
+from node.db import epoch
+from node.errors import (
+    BadRequestError,
+    ConsentRequiredError,
+    PayloadTooLargeError,
+    UnavailableError,
+    UnknownResidentError,
+)
+from node.imports import band_for
+from node.models import RESIDENTS
+from protocol.attestation import CreditClaims, IssuedAttestation, StatusRef, issue_batch
+from protocol.errors import ProtocolError
+from protocol.jose import Jwk, Signer, jwk_thumbprint, public_jwk, public_key_from_jwk
+
+_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """What issuance needs from the running node."""
+
+    engine: AsyncEngine
+    signer: Signer
+    config: NodeConfig
+    scale: Scale
+    publisher: status.StatusPublisher
+
+
+def parse_holder_keys(raw: object, *, max_batch: int) -> list[Jwk]:
+    """Validate the holder keys of a request: a non-empty list of distinct public JWKs.
+
+    Raises:
+        BadRequestError: not a list, a key is malformed or private, or a key repeats.
+        PayloadTooLargeError: more keys than ``max_batch``.
+    """
+    if not isinstance(raw, list) or not raw:
+        raise BadRequestError("holder_keys must be a non-empty list of public JWKs")
+    if len(raw) > max_batch:
+        raise PayloadTooLargeError(f"at most {max_batch} holder keys per request")
+    keys: list[Jwk] = []
+    seen: set[str] = set()
+    for n, obj in enumerate(raw):
+        if not isinstance(obj, dict):
+            raise BadRequestError(f"holder_keys[{n}] is not a JSON object")
+        try:
+            jwk = public_jwk(public_key_from_jwk(obj))
+        except ProtocolError as err:
+            raise BadRequestError(f"holder_keys[{n}]: {err.message}") from err
+        kid = jwk_thumbprint(jwk)
+        if kid in seen:
+            raise BadRequestError(f"holder_keys[{n}] repeats a key; each attestation needs its own")
+        seen.add(kid)
+        keys.append(jwk)
+    return keys
+
+
+async def issue(
+    issuer: Issuer,
+    *,
+    resident: str,
+    holder_keys: Sequence[Mapping[str, str]],
+    actor: str,
+    now: datetime,
+) -> list[IssuedAttestation]:
+    """Issue one attestation per holder key for ``resident`` (a resident hash).
+
+    Raises:
+        UnknownResidentError: no score is held for the resident.
+        ConsentRequiredError: the resident has not consented (or withdrew consent).
+        UnavailableError: the database kept refusing (contention beyond the retry budget).
+    """
+    for attempt in range(_RETRIES):
+        try:
+            return await _issue_once(
+                issuer, resident=resident, holder_keys=holder_keys, actor=actor, now=now
+            )
+        except DBAPIError as err:  # deadlock or serialization failure under heavy contention
+            if attempt == _RETRIES - 1:
+                raise UnavailableError("issuance could not complete; try again") from err
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _issue_once(
+    issuer: Issuer,
+    *,
+    resident: str,
+    holder_keys: Sequence[Mapping[str, str]],
+    actor: str,
+    now: datetime,
+) -> list[IssuedAttestation]:
+    cfg, scale = issuer.config, issuer.scale
+    lifetime = cfg.attestation_lifetime
+    async with issuer.engine.begin() as conn:
+        row = (
+            await conn.execute(
+                select(RESIDENTS.c.score, RESIDENTS.c.level, RESIDENTS.c.consent)
+                .where(RESIDENTS.c.resident == resident)
+                .with_for_update()
+            )
+        ).first()
+        if row is None:
+            raise UnknownResidentError("no score is held for this resident")
+        if not row.consent:
+            raise ConsentRequiredError(
+                "居民未同意签发信用证明 / the resident has not consented to attestations"
+            )
+        score, level = float(row.score), int(row.level)
+        band = band_for(scale, score, cfg.band_width)
+        issued_at = epoch(now)
+        template = {
+            "resident": resident,
+            "level": level,
+            "band_low": None if band is None else band[0],
+            "band_high": None if band is None else band[1],
+            "issued_at": issued_at,
+            "expires_at": issued_at + int(lifetime.total_seconds()),
+        }
+        slots = await status.reserve(
+            conn, [template] * len(holder_keys), list_size=cfg.status_list_size, now=now
+        )
+        holders = [
+            (jwk, StatusRef(uri=issuer.publisher.uri(list_id), idx=idx))
+            for jwk, (list_id, idx) in zip(holder_keys, slots, strict=True)
+        ]
+        issued = issue_batch(
+            issuer.signer,
+            issuer=cfg.issuer,
+            scale_id=scale.id,
+            scale_version=scale.version,
+            claims=CreditClaims(level=level, band=band),
+            holders=holders,
+            now=now,
+            lifetime=lifetime,
+        )
+        await audit.append(
+            conn,
+            [
+                audit.AuditRecord(
+                    actor,
+                    "attestation.issue",
+                    resident,
+                    {"count": len(issued), "level": level, "band": list(band) if band else None},
+                )
+            ],
+            now,
+        )
+    return issued

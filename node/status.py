@@ -1,0 +1,353 @@
+"""Status indices, revocation and status list publication.
+
+What it does:
+
+* :func:`reserve` inserts attestation rows at **random** free indices of the current status list.
+  The database's unique constraint on ``(list_id, idx)`` is the arbiter: each candidate batch is
+  inserted with ``ON CONFLICT DO NOTHING ... RETURNING``, so replicas sharing one PostgreSQL never
+  hand out an index twice; losers simply draw again. Candidates are sorted so concurrent
+  inserts take index locks in one order (no deadlocks). A list that is half used is closed and a
+  new one opened, which keeps draws cheap and every list a large herd.
+* :func:`revoke` marks attestation rows revoked, bumps their lists' ``version`` and returns the
+  audit records to append.
+* :class:`StatusPublisher` signs each list as a ``statuslist+jwt`` on demand, re-signing when the
+  list's version changed (so a revocation shows at the next fetch) or the cached token is older
+  than half its ``ttl``; it serves an ETag for ``If-None-Match``.
+
+What it deliberately does not do: encode or sign tokens itself (``protocol.status_list``), or
+ever reuse an index: expired attestations keep their index forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from sqlalchemy import Table, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from node.audit import AuditRecord
+from node.db import epoch
+from node.errors import NotFoundError, UnavailableError
+from node.models import ATTESTATIONS, STATUS_LISTS
+from protocol.errors import StatusUnavailableError
+from protocol.jose import Signer
+from protocol.status_list import INVALID, StatusList, sign_status_list_token
+
+#: A list is closed for new indices once this share of it is allocated.
+FILL_LIMIT: Final = 0.5
+_MAX_DRAWS: Final = 32
+_RANDOM = secrets.SystemRandom()
+
+
+def _insert(conn: AsyncConnection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+async def _current_list(conn: AsyncConnection, size: int, now: datetime) -> tuple[int, int]:
+    row = (
+        await conn.execute(
+            select(STATUS_LISTS.c.id, STATUS_LISTS.c.size)
+            .where(STATUS_LISTS.c.full.is_(False))
+            .order_by(STATUS_LISTS.c.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is not None:
+        return int(row.id), int(row.size)
+    result = await conn.execute(
+        STATUS_LISTS.insert()
+        .values(size=size, bits=1, version=0, full=False, created_at=epoch(now))
+        .returning(STATUS_LISTS.c.id)
+    )
+    return int(result.scalar_one()), size
+
+
+async def reserve(
+    conn: AsyncConnection, rows: Sequence[Mapping[str, object]], *, list_size: int, now: datetime
+) -> list[tuple[int, int]]:
+    """Insert one attestation row per entry of ``rows`` at a random free status index.
+
+    ``rows`` carry every attestation column except ``list_id`` and ``idx``. Runs inside the
+    caller's transaction.
+
+    Returns:
+        ``(list_id, idx)`` for each row, in order.
+
+    Raises:
+        UnavailableError: no free index found after many draws (should never happen).
+    """
+    out: list[tuple[int, int] | None] = [None] * len(rows)
+    pending = list(range(len(rows)))
+    for _ in range(_MAX_DRAWS):
+        if not pending:
+            break
+        list_id, size = await _current_list(conn, list_size, now)
+        used = int(
+            (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(ATTESTATIONS)
+                    .where(ATTESTATIONS.c.list_id == list_id)
+                )
+            ).scalar_one()
+        )
+        room = int(size * FILL_LIMIT) - used
+        if room <= 0:
+            await conn.execute(
+                update(STATUS_LISTS).where(STATUS_LISTS.c.id == list_id).values(full=True)
+            )
+            continue
+        take = pending[:room]
+        candidates = sorted(_RANDOM.sample(range(size), len(take)))
+        values = [
+            {**rows[i], "list_id": list_id, "idx": idx}
+            for i, idx in zip(take, candidates, strict=True)
+        ]
+        stmt = (
+            _insert(conn, ATTESTATIONS)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["list_id", "idx"])
+            .returning(ATTESTATIONS.c.idx)
+        )
+        won = {int(idx) for idx in (await conn.execute(stmt)).scalars()}
+        still: list[int] = []
+        for i, idx in zip(take, candidates, strict=True):
+            if idx in won:
+                out[i] = (list_id, idx)
+            else:
+                still.append(i)
+        pending = still + pending[len(take) :]
+    if pending:
+        raise UnavailableError("could not allocate status indices; try again")
+    return [slot for slot in out if slot is not None]
+
+
+@dataclass(frozen=True)
+class LiveAttestation:
+    """What revocation needs to know about an outstanding attestation."""
+
+    id: int
+    list_id: int
+    resident: str
+    level: int
+    band_low: int | None
+    band_high: int | None
+
+    def holds(self, level: int, score: float) -> bool:
+        """Whether its claims are still true for a resident now at ``level`` / ``score``."""
+        if level != self.level:
+            return False
+        if self.band_low is not None and self.band_high is not None:
+            return self.band_low <= score <= self.band_high
+        return True
+
+
+async def live_attestations(
+    conn: AsyncConnection, residents: Sequence[str], now: datetime
+) -> list[LiveAttestation]:
+    """Unrevoked, unexpired attestations of ``residents``."""
+    out: list[LiveAttestation] = []
+    a = ATTESTATIONS.c
+    for start in range(0, len(residents), 1000):
+        chunk = residents[start : start + 1000]
+        rows = await conn.execute(
+            select(a.id, a.list_id, a.resident, a.level, a.band_low, a.band_high).where(
+                a.resident.in_(chunk), a.revoked_at.is_(None), a.expires_at > epoch(now)
+            )
+        )
+        out.extend(
+            LiveAttestation(
+                id=int(r.id),
+                list_id=int(r.list_id),
+                resident=str(r.resident),
+                level=int(r.level),
+                band_low=r.band_low,
+                band_high=r.band_high,
+            )
+            for r in rows
+        )
+    return out
+
+
+async def revoke(
+    conn: AsyncConnection,
+    attestations: Sequence[LiveAttestation],
+    *,
+    reason: str,
+    actor: str,
+    now: datetime,
+) -> list[AuditRecord]:
+    """Revoke ``attestations`` inside the caller's transaction.
+
+    Returns:
+        One audit record per resident affected (the caller appends them).
+    """
+    if not attestations:
+        return []
+    at = epoch(now)
+    ids = [att.id for att in attestations]
+    for start in range(0, len(ids), 1000):
+        await conn.execute(
+            update(ATTESTATIONS)
+            .where(ATTESTATIONS.c.id.in_(ids[start : start + 1000]))
+            .values(revoked_at=at, revoked_reason=reason)
+        )
+    lists = sorted({att.list_id for att in attestations})
+    await conn.execute(
+        update(STATUS_LISTS)
+        .where(STATUS_LISTS.c.id.in_(lists))
+        .values(version=STATUS_LISTS.c.version + 1)
+    )
+    per_resident: dict[str, int] = {}
+    for att in attestations:
+        per_resident[att.resident] = per_resident.get(att.resident, 0) + 1
+    return [
+        AuditRecord(actor, "attestation.revoke", resident, {"count": n, "reason": reason})
+        for resident, n in sorted(per_resident.items())
+    ]
+
+
+@dataclass(frozen=True)
+class PublishedList:
+    """A signed status list token and what caches need."""
+
+    list_id: int
+    version: int
+    token: str
+    etag: str
+    status_list: StatusList
+    signed_at: datetime
+
+
+class StatusPublisher:
+    """Signs and caches each status list token; one per application."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        signer: Signer,
+        *,
+        issuer: str,
+        base_url: str,
+        ttl: timedelta,
+        lifetime: timedelta,
+    ) -> None:
+        self._engine = engine
+        self._signer = signer
+        self._issuer = issuer
+        self._base_url = base_url.rstrip("/")
+        self._ttl = ttl
+        self._lifetime = lifetime
+        self._cache: dict[int, PublishedList] = {}
+        self._lock = asyncio.Lock()
+
+    @property
+    def ttl(self) -> timedelta:
+        """The ``ttl`` the tokens carry."""
+        return self._ttl
+
+    def uri(self, list_id: int) -> str:
+        """The stable URL of a list (the token's ``sub``, the attestation's ``status.uri``)."""
+        return f"{self._base_url}/status/{list_id}"
+
+    async def list_ids(self) -> list[int]:
+        """Every status list this node has opened."""
+        async with self._engine.connect() as conn:
+            return [int(i) for i in (await conn.execute(select(STATUS_LISTS.c.id))).scalars()]
+
+    async def get(self, list_id: int, now: datetime) -> PublishedList:
+        """The current token of a list, re-signed if the list changed or the token aged.
+
+        Raises:
+            NotFoundError: no such list.
+        """
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(STATUS_LISTS.c.version, STATUS_LISTS.c.size, STATUS_LISTS.c.bits).where(
+                        STATUS_LISTS.c.id == list_id
+                    )
+                )
+            ).first()
+        if row is None:
+            raise NotFoundError(f"no status list {list_id}")
+        cached = self._cache.get(list_id)
+        if cached is not None and self._fresh(cached, int(row.version), now):
+            return cached
+        async with self._lock:
+            cached = self._cache.get(list_id)
+            if cached is not None and self._fresh(cached, int(row.version), now):
+                return cached
+            published = await self._sign(list_id, int(row.size), int(row.bits), now)
+            self._cache[list_id] = published
+            return published
+
+    def _fresh(self, cached: PublishedList, version: int, now: datetime) -> bool:
+        return cached.version == version and now - cached.signed_at < self._ttl / 2
+
+    async def _sign(self, list_id: int, size: int, bits: int, now: datetime) -> PublishedList:
+        # Read the version first: a revocation committed after this read bumps it again, so
+        # the next request re-signs (never a stale token cached under a new version).
+        async with self._engine.connect() as conn:
+            version = int(
+                (
+                    await conn.execute(
+                        select(STATUS_LISTS.c.version).where(STATUS_LISTS.c.id == list_id)
+                    )
+                ).scalar_one()
+            )
+            revoked = (
+                await conn.execute(
+                    select(ATTESTATIONS.c.idx).where(
+                        ATTESTATIONS.c.list_id == list_id, ATTESTATIONS.c.revoked_at.is_not(None)
+                    )
+                )
+            ).scalars()
+            statuses = {int(idx): INVALID for idx in revoked}
+        status_list = StatusList.build(size, statuses, bits=bits)
+        token = sign_status_list_token(
+            self._signer,
+            issuer=self._issuer,
+            uri=self.uri(list_id),
+            status_list=status_list,
+            now=now,
+            lifetime=self._lifetime,
+            ttl=self._ttl,
+        )
+        etag = '"' + hashlib.sha256(token.encode("ascii")).hexdigest()[:32] + '"'
+        return PublishedList(list_id, version, token, etag, status_list, now)
+
+    async def source(self, now: datetime) -> OwnStatusLists:
+        """A :class:`protocol.status_list.StatusListSource` over this node's current lists."""
+        lists = {}
+        for list_id in await self.list_ids():
+            lists[self.uri(list_id)] = (await self.get(list_id, now)).status_list
+        return OwnStatusLists(lists)
+
+
+class OwnStatusLists:
+    """The node's own status lists, for its online verification endpoint."""
+
+    def __init__(self, lists: Mapping[str, StatusList]) -> None:
+        self._lists = dict(lists)
+
+    def status_list(self, uri: str, now: datetime) -> StatusList:
+        """The list at ``uri``.
+
+        Raises:
+            StatusUnavailableError: not one of this node's lists.
+        """
+        del now
+        try:
+            return self._lists[uri]
+        except KeyError:
+            raise StatusUnavailableError(f"status list {uri} is not this node's") from None
