@@ -7,7 +7,8 @@ reference), ``scale`` and ``_sd``. Selectively disclosable: ``level``, the true
 ``level_at_least_k`` booleans (``k`` = 1..level) and ``band``. The false booleans are replaced by
 decoy digests, so every attestation of an issuer carries the same number of digests whatever the
 level; ``_sd`` is sorted so order reveals nothing. Batch issuance signs N attestations for N
-holder keys with independent salts and status indexes (privacy invariant 3).
+holder keys with independent salts and status indexes, and ``iat`` is rounded down to the hour,
+so presentations from one batch share nothing a merchant could join on (privacy invariant 3).
 
 What it deliberately does not do: carry a name, ID number, exact score or any stable subject
 identifier (DESIGN.md "Attestation content"); allocate status indexes or keep records (the node

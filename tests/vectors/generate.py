@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from protocol.attestation import CreditClaims, StatusRef, issue_attestation
-from protocol.errors import ERROR_CLASSES, ProtocolError, UnavailableError
+from protocol.errors import ERROR_CLASSES, InvalidTokenError, ProtocolError, UnavailableError
 from protocol.jose import (
     EDDSA,
     ES256,
@@ -762,10 +762,15 @@ def render_error_table() -> str:
     ]
     for code in sorted(ERROR_CLASSES):
         cls = ERROR_CLASSES[code]
-        kind = "unavailable" if issubclass(cls, UnavailableError) else "invalid"
-        if cls.__name__ in ("ProtocolError", "InvalidTokenError", "UnavailableError"):
+        if cls in (ProtocolError, InvalidTokenError, UnavailableError):
             kind = "root"
-        doc = (cls.__doc__ or "").strip().splitlines()[0].replace("|", "\\|")
+        elif issubclass(cls, UnavailableError):
+            kind = "unavailable"
+        elif issubclass(cls, InvalidTokenError):
+            kind = "invalid"
+        else:
+            kind = "request (issuer or wallet side)"
+        doc = (cls.__doc__ or "").strip().splitlines()[0].replace("|", "\\|").replace("``", "`")
         rows.append(f"| `{code}` | `{cls.__name__}` | {kind} | {doc} |")
     return "\n".join(rows)
 
