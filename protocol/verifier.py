@@ -68,6 +68,7 @@ from protocol.errors import (
 )
 from protocol.jose import (
     DEFAULT_ALLOWED_ALGORITHMS,
+    SUPPORTED_ALGORITHMS,
     PublicKey,
     b64u_decode,
     b64u_encode,
@@ -119,6 +120,26 @@ class VerifierPolicy:
     one_way_max_age: timedelta = timedelta(seconds=60)
     max_disclosures: int = 16
     accepted_vcts: frozenset[str] = frozenset({VCT})
+
+    def __post_init__(self) -> None:
+        """Refuse a configuration that could never be safe, at configuration time.
+
+        Raises:
+            ValueError: an algorithm this implementation cannot verify (``none``, ``HS256``,
+                ...), an empty allowlist, a negative leeway or a non-positive limit.
+        """
+        unknown = self.allowed_algorithms - SUPPORTED_ALGORITHMS
+        if unknown or not self.allowed_algorithms:
+            raise ValueError(
+                f"allowed_algorithms must be a non-empty subset of "
+                f"{sorted(SUPPORTED_ALGORITHMS)}, not {sorted(self.allowed_algorithms)}"
+            )
+        if self.leeway < timedelta(0):
+            raise ValueError("leeway must not be negative")
+        if self.key_binding_max_age <= timedelta(0) or self.one_way_max_age <= timedelta(0):
+            raise ValueError("freshness windows must be positive")
+        if self.max_presentation_bytes < 1 or self.max_disclosures < 0:
+            raise ValueError("size limits must be positive")
 
 
 @dataclass(frozen=True)

@@ -241,11 +241,20 @@ def test_unknown_crit_is_refused() -> None:
     expect("forbidden_header", w, craft(w, kb_header={"crit": ["x"], "x": 1}))
 
 
+def _bypassed_policy(algorithms: frozenset[str]) -> VerifierPolicy:
+    """A policy whose allowlist names algorithms the constructor refuses (defence in depth)."""
+    policy = VerifierPolicy()
+    object.__setattr__(policy, "allowed_algorithms", algorithms)
+    return policy
+
+
 def test_attack_alg_none() -> None:
     w = make_world()
     expect("alg_not_allowed", w, craft(w, header={"alg": "none"}, issuer_sign=lambda _: b""))
     expect("alg_not_allowed", w, craft(w, kb_header={"alg": "none"}, kb_sign=lambda _: b""))
-    both = VerifierPolicy(allowed_algorithms=frozenset({ES256, "none"}))
+    with pytest.raises(ValueError, match="allowed_algorithms"):
+        VerifierPolicy(allowed_algorithms=frozenset({ES256, "none"}))
+    both = _bypassed_policy(frozenset({ES256, "none"}))
     expect(
         "alg_not_allowed",
         w,
@@ -266,8 +275,10 @@ def test_attack_hs256_with_the_public_key_as_secret() -> None:
 
     forged = craft(w, header={"alg": "HS256"}, issuer_sign=hs256)
     expect("alg_not_allowed", w, forged)
-    # Even a misconfigured allowlist naming HS256 cannot make the key verify an HMAC.
-    lax = VerifierPolicy(allowed_algorithms=frozenset({ES256, "HS256"}))
+    # The policy refuses HS256; even an allowlist forced to name it cannot verify an HMAC.
+    with pytest.raises(ValueError, match="allowed_algorithms"):
+        VerifierPolicy(allowed_algorithms=frozenset({ES256, "HS256"}))
+    lax = _bypassed_policy(frozenset({ES256, "HS256"}))
     expect("alg_not_allowed", w, forged, policy=lax)
     forged_kb = craft(w, kb_header={"alg": "HS256"}, kb_sign=hs256)
     expect("alg_not_allowed", w, forged_kb, policy=lax)
@@ -569,6 +580,22 @@ def test_status() -> None:
     expect("status_index_out_of_range", w, w.present(attestation=w.issue(idx=100)))
     w.status.lists.clear()
     expect("status_unavailable", w, w.present())
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"allowed_algorithms": frozenset()},
+        {"allowed_algorithms": frozenset({"RS256"})},
+        {"leeway": timedelta(seconds=-1)},
+        {"one_way_max_age": timedelta(0)},
+        {"key_binding_max_age": timedelta(0)},
+        {"max_presentation_bytes": 0},
+    ],
+)
+def test_policy_refuses_unsafe_configuration(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="must"):
+        VerifierPolicy(**kwargs)  # type: ignore[arg-type]
 
 
 def test_policy_is_frozen() -> None:
