@@ -115,13 +115,13 @@ class Node:
         return body
 
 
-async def start_node(config: NodeConfig, clock: FakeClock) -> Node:
+async def start_node(config: NodeConfig, clock: FakeClock, *, credentials: bool = True) -> Node:
     """Start an app for ``config`` on a test server and add one credential per role."""
     client: TestClient[Any, Any] = TestClient(TestServer(create_app(config, clock=clock)))
     await client.start_server()
     node = Node(client=client, config=config, clock=clock)
     engine = client.app[appkeys.ENGINE]
-    for role in auth.Role:
+    for role in auth.Role if credentials else ():
         node.tokens[role.value] = await auth.add_credential(
             engine, name=f"test-{role.value}", role=role, actor="test", now=clock()
         )
