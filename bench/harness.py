@@ -8,6 +8,10 @@ a figure measured ``repeats`` times (:class:`Stats`: median, min, max), optional
 ratio between them. :func:`main` is ``python -m bench``: pins the process to one core, runs all
 (or the named) benchmarks and prints one aligned table, or Markdown with ``--markdown``.
 
+Where a figure and its bound are measured side by side, :func:`interleaved_times` and
+:func:`interleaved_rates` sample them round-robin, so load from other jobs on a shared machine
+falls on both sides of the ratio.
+
 Rules for benchmarks: every loop is bounded (:func:`measure_rate` stops after a time budget,
 :func:`time_call` runs a fixed number of times); in ``--quick`` mode (``settings.quick``) a
 benchmark shrinks its workload (:meth:`Settings.pick`) so that all of them together finish in
@@ -33,7 +37,7 @@ import statistics
 import sys
 import time
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, TypeVar
@@ -217,6 +221,30 @@ def measure_rate(fn: Callable[[], object], *, repeats: int, budget: float, batch
                 break
         samples.append(calls / (now - start))
     return Stats.of(samples)
+
+
+def interleaved_times(fns: Mapping[str, Callable[[], object]], *, repeats: int) -> dict[str, Stats]:
+    """Seconds per call of several functions, sampled round-robin (one call each per round).
+
+    Use it for a figure and its bound: load from other jobs then falls on both sides.
+    """
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(max(1, repeats)):
+        for name, fn in fns.items():
+            samples[name].append(time_call(fn, repeats=1).median)
+    return {name: Stats.of(values) for name, values in samples.items()}
+
+
+def interleaved_rates(
+    fns: Mapping[str, Callable[[], object]], *, repeats: int, budget: float, batch: int = 1
+) -> dict[str, Stats]:
+    """Calls per second of several functions, sampled round-robin (one sample each per round)."""
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(max(1, repeats)):
+        for name, fn in fns.items():
+            rate = measure_rate(fn, repeats=1, budget=budget, batch=batch)
+            samples[name].append(rate.median)
+    return {name: Stats.of(values) for name, values in samples.items()}
 
 
 # --------------------------------------------------------------------------------------------
