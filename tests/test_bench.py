@@ -88,3 +88,15 @@ def test_plain_table_is_aligned() -> None:
     assert lines[3][unit_column:].startswith("ops/s ")
     assert "12,345" in lines[3]
     assert lines[3].rstrip().endswith("12345.00")
+
+
+def test_interleaved_sampling_runs_each_function_once_per_round() -> None:
+    calls: list[str] = []
+    times = harness.interleaved_times(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=3
+    )
+    assert calls == ["a", "b"] * 3
+    assert set(times) == {"a", "b"}
+    assert all(len(s.samples) == 3 for s in times.values())
+    rates = harness.interleaved_rates({"x": lambda: None}, repeats=2, budget=0.005, batch=10)
+    assert len(rates["x"].samples) == 2
