@@ -401,3 +401,23 @@ def test_cache_refuses_a_non_ascii_token() -> None:
     with pytest.raises(MalformedError):
         cache.put(URI, _token() + "é", NOW)
     assert len(cache) == 0
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(0, 3600), min_size=1, max_size=6))
+def test_cache_always_holds_the_newest_list_it_was_given(offsets: list[int]) -> None:
+    cache = _cache()
+    newest = -1
+    fetch = NOW + timedelta(hours=2)
+    for offset in offsets:
+        marker = LIST.updated({offset % 1000: INVALID})
+        token = _token(now=NOW + timedelta(seconds=offset), status_list=marker)
+        try:
+            cache.put(URI, token, fetch)
+        except StatusRollbackError:
+            assert offset < newest
+            continue
+        assert offset >= newest
+        newest = offset
+        assert cache.status_list(URI, fetch) == marker
+    assert cache.get(URI, fetch).issued_at == NOW + timedelta(seconds=max(offsets))
