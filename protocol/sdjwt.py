@@ -39,6 +39,8 @@ SD_ALG_KEY: Final = "_sd_alg"
 ARRAY_KEY: Final = "..."
 #: Claim names a Disclosure may never carry (RFC 9901 section 4.2.1).
 RESERVED_NAMES: Final = frozenset({SD_KEY, ARRAY_KEY})
+#: Deepest nesting of objects and arrays Disclosure processing walks (huxin uses 3).
+MAX_DEPTH: Final = 64
 #: Salt length in bytes: 128 bits, as RFC 9901 section 9.3 recommends.
 SALT_BYTES: Final = 16
 
@@ -264,8 +266,14 @@ class ProcessedPayload:
     disclosed: dict[str, JsonValue]
 
 
-def _plain(node: object) -> bool:
-    """True if ``node`` holds no ``_sd`` member and no ``{"...": digest}`` array element."""
+def _plain(node: object, depth: int = 0) -> bool:
+    """True if ``node`` holds no ``_sd`` member and no ``{"...": digest}`` array element.
+
+    Anything nested deeper than :data:`MAX_DEPTH` counts as not plain, so that the processor
+    (which refuses it) sees it.
+    """
+    if depth > MAX_DEPTH:
+        return False
     kind = type(node)
     if kind is dict:
         mapping = cast("dict[str, object]", node)
@@ -273,7 +281,7 @@ def _plain(node: object) -> bool:
             return False
         for value in mapping.values():
             sub = type(value)
-            if (sub is dict or sub is list) and not _plain(value):
+            if (sub is dict or sub is list) and not _plain(value, depth + 1):
                 return False
         return True
     if kind is list:
@@ -281,7 +289,7 @@ def _plain(node: object) -> bool:
             sub = type(value)
             if sub is dict and ARRAY_KEY in cast("dict[str, object]", value):
                 return False
-            if (sub is dict or sub is list) and not _plain(value):
+            if (sub is dict or sub is list) and not _plain(value, depth + 1):
                 return False
     return True
 
@@ -307,6 +315,7 @@ class _Processor:
         self.seen: set[str] = set()
         self.used: set[str] = set()
         self.top: list[str] = []
+        self.depth = 0
 
     def _note(self, d: object) -> str:
         if not isinstance(d, str):
@@ -318,11 +327,17 @@ class _Processor:
 
     def value(self, node: object) -> JsonValue:
         kind = type(node)
-        if kind is dict:
-            return self.obj(cast("dict[str, object]", node))
-        if kind is list:
+        if kind is not dict and kind is not list:
+            return cast("JsonValue", node)
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise MalformedError(f"claims nested deeper than {MAX_DEPTH} levels")
+        try:
+            if kind is dict:
+                return self.obj(cast("dict[str, object]", node))
             return self.array(cast("list[object]", node))
-        return cast("JsonValue", node)
+        finally:
+            self.depth -= 1
 
     def obj(self, node: Mapping[str, object], *, top: bool = False) -> dict[str, JsonValue]:
         out: dict[str, JsonValue] = {}
@@ -392,6 +407,7 @@ def process_disclosures(
         BadDisclosureError: a Disclosure is malformed, presented twice, unreferenced, uses a
             reserved name, overrides an existing claim, is referenced from the wrong container,
             or any digest appears more than once in the payload.
+        MalformedError: claims nested deeper than :data:`MAX_DEPTH`.
     """
     proc = _Processor(disclosures)
     claims = proc.obj(payload, top=True)

@@ -7,6 +7,7 @@ import pytest
 from protocol.errors import BadDisclosureError, MalformedError, TooLargeError
 from protocol.jose import b64u_encode, json_bytes
 from protocol.sdjwt import (
+    MAX_DEPTH,
     decoy_digest,
     digest,
     join_sd_jwt,
@@ -158,3 +159,18 @@ def test_nested_disclosures_are_processed_recursively() -> None:
     out = process_disclosures(_payload(outer), [outer, inner])
     assert out.claims["home"] == {"zip": "450000", "city": "zhengzhou"}
     assert out.disclosed == {"home": {"zip": "450000", "city": "zhengzhou"}}
+
+
+def test_deep_nesting_is_refused_not_crashing() -> None:
+    deep: object = {"_sd": []}
+    for _ in range(MAX_DEPTH + 5):
+        deep = [deep]
+    with pytest.raises(MalformedError, match="nested"):
+        process_disclosures({"x": deep}, [])
+    shallow: object = "leaf"
+    for _ in range(MAX_DEPTH - 2):
+        shallow = {"a": [shallow]} if isinstance(shallow, str) else [shallow]
+    assert process_disclosures({"x": shallow}, []).claims["x"] == shallow
+    # Far beyond the interpreter's recursion limit: refused by the parser, not a crash.
+    with pytest.raises(BadDisclosureError):
+        parse_disclosure(b64u_encode(b'["s","n",' + b"[" * 100_000 + b"]" * 100_000 + b"]"))
