@@ -623,9 +623,10 @@ def present_(
         candidates = [h for h in w.held if h.state(now) == "unused"]
         if not candidates:
             used = sum(1 for h in w.held if h.used_at is not None)
+            expired = len(w.held) - used
             raise NoAttestationLeftError(
-                f"没有可用的证明了（{used} 份已用，其余过期），请运行 huxin wallet fetch / "
-                f"no unused attestation left ({used} used, the rest expired); "
+                f"没有可用的证明了（{used} 份已用，{expired} 份过期），请运行 huxin wallet fetch / "
+                f"no unused attestation left ({used} used, {expired} expired); "
                 "run `huxin wallet fetch`"
             )
         held = candidates[0]
