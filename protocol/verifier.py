@@ -184,13 +184,9 @@ class VerifiedPresentation:
 def _text(presentation: str | bytes, limit: int) -> str:
     if len(presentation) > limit:
         raise TooLargeError(f"presentation exceeds {limit} bytes")
-    try:
-        if isinstance(presentation, bytes):
-            return presentation.decode("ascii")
-        presentation.encode("ascii")
-    except UnicodeError as err:
-        raise MalformedError("presentation is not ASCII") from err
-    return presentation
+    if not presentation.isascii():
+        raise MalformedError("presentation is not ASCII")
+    return presentation.decode("ascii") if isinstance(presentation, bytes) else presentation
 
 
 @lru_cache(maxsize=256)
@@ -508,5 +504,5 @@ def verify_presentation(
         level=level,
         level_at_least=at_least,
         band=band,
-        disclosed=MappingProxyType(dict(processed.disclosed)),
+        disclosed=MappingProxyType(processed.disclosed),  # a fresh dict nobody else holds
     )
