@@ -176,7 +176,10 @@ def verify(
                     "issuer": None,
                     "level": None,
                     "eligibility": None,
-                    "explanation": None,
+                    "explanation": {
+                        "zh": "核验未能进行：商户端设置有误（信任包、优惠编号或文件）",
+                        "en": "could not verify: verifier setup error (bundle, incentive or file)",
+                    },
                 }
             )
 

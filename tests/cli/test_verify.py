@@ -363,7 +363,10 @@ def test_setup_errors_are_reported(world: MerchantWorld) -> None:
         code=1,
         stdin=b"x",
     )
-    assert json.loads(result.stdout)["error"] == "unknown_incentive"
+    out = json.loads(result.stdout)
+    assert out["error"] == "unknown_incentive"
+    assert out["valid"] is False
+    assert out["explanation"]["zh"].startswith("核验未能进行")
     assert "error[unknown_incentive]" in result.stderr
     result = run(["verify", "-", "--bundle", world.bundle], code=2, stdin=b"x")
     assert "--incentive" in result.output
