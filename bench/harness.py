@@ -248,7 +248,8 @@ def interleaved_rates(
 
 
 # --------------------------------------------------------------------------------------------
-# Bounds: the raw primitives, measured once per run (memoised per settings)
+# Bounds: the raw primitives. ``raw_*_rate`` measure once per run (memoised per settings);
+# ``raw_*_call`` give the bare operation, to sample round-robin with a figure.
 
 
 def _ec_key() -> ec.EllipticCurvePrivateKey:
@@ -259,56 +260,67 @@ def _ed_key() -> ed25519.Ed25519PrivateKey:
     return ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 
 
+def raw_es256_sign_call() -> Callable[[], object]:
+    """One raw ``cryptography`` ECDSA P-256/SHA-256 signature of :data:`BOUND_MESSAGE` per call.
+
+    For :func:`interleaved_rates`, so a figure and this bound share the machine's load.
+    """
+    key = _ec_key()
+    algorithm = ec.ECDSA(hashes.SHA256())
+    return lambda: key.sign(BOUND_MESSAGE, algorithm)
+
+
+def raw_es256_verify_call() -> Callable[[], object]:
+    """One raw ``cryptography`` ECDSA P-256/SHA-256 verification per call."""
+    key = _ec_key()
+    algorithm = ec.ECDSA(hashes.SHA256())
+    signature = key.sign(BOUND_MESSAGE, algorithm)
+    public = key.public_key()
+    return lambda: public.verify(signature, BOUND_MESSAGE, algorithm)
+
+
+def raw_eddsa_sign_call() -> Callable[[], object]:
+    """One raw ``cryptography`` Ed25519 signature per call."""
+    key = _ed_key()
+    return lambda: key.sign(BOUND_MESSAGE)
+
+
+def raw_eddsa_verify_call() -> Callable[[], object]:
+    """One raw ``cryptography`` Ed25519 verification per call."""
+    key = _ed_key()
+    signature = key.sign(BOUND_MESSAGE)
+    public = key.public_key()
+    return lambda: public.verify(signature, BOUND_MESSAGE)
+
+
+def _rate_bound(label: str, call: Callable[[], object], settings: Settings) -> Bound:
+    return Bound(
+        label, measure_rate(call, repeats=settings.repeats, budget=settings.budget), "ops/s"
+    )
+
+
 @functools.cache
 def raw_es256_sign_rate(settings: Settings = Settings()) -> Bound:
     """Raw ``cryptography`` ECDSA P-256/SHA-256 signatures per second on :data:`BOUND_MESSAGE`."""
-    key = _ec_key()
-    algorithm = ec.ECDSA(hashes.SHA256())
-    stats = measure_rate(
-        lambda: key.sign(BOUND_MESSAGE, algorithm),
-        repeats=settings.repeats,
-        budget=settings.budget,
-    )
-    return Bound("raw ES256 sign", stats, "ops/s")
+    return _rate_bound("raw ES256 sign", raw_es256_sign_call(), settings)
 
 
 @functools.cache
 def raw_es256_verify_rate(settings: Settings = Settings()) -> Bound:
     """Raw ``cryptography`` ECDSA P-256/SHA-256 verifications per second."""
-    key = _ec_key()
-    algorithm = ec.ECDSA(hashes.SHA256())
-    signature = key.sign(BOUND_MESSAGE, algorithm)
-    public = key.public_key()
-    stats = measure_rate(
-        lambda: public.verify(signature, BOUND_MESSAGE, algorithm),
-        repeats=settings.repeats,
-        budget=settings.budget,
-    )
-    return Bound("raw ES256 verify", stats, "ops/s")
+    return _rate_bound("raw ES256 verify", raw_es256_verify_call(), settings)
 
 
 @functools.cache
 def raw_eddsa_sign_rate(settings: Settings = Settings()) -> Bound:
     """Raw ``cryptography`` Ed25519 signatures per second."""
-    key = _ed_key()
-    stats = measure_rate(
-        lambda: key.sign(BOUND_MESSAGE), repeats=settings.repeats, budget=settings.budget
-    )
-    return Bound("raw EdDSA sign", stats, "ops/s")
+    return _rate_bound("raw EdDSA sign", raw_eddsa_sign_call(), settings)
 
 
 @functools.cache
 def raw_eddsa_verify_rate(settings: Settings = Settings()) -> Bound:
     """Raw ``cryptography`` Ed25519 verifications per second."""
-    key = _ed_key()
-    signature = key.sign(BOUND_MESSAGE)
-    public = key.public_key()
-    stats = measure_rate(
-        lambda: public.verify(signature, BOUND_MESSAGE),
-        repeats=settings.repeats,
-        budget=settings.budget,
-    )
-    return Bound("raw EdDSA verify", stats, "ops/s")
+    return _rate_bound("raw EdDSA verify", raw_eddsa_verify_call(), settings)
 
 
 def raw_zlib_compress_time(data: bytes, settings: Settings) -> Bound:
@@ -327,14 +339,49 @@ def raw_zlib_decompress_time(compressed: bytes, settings: Settings) -> Bound:
 # The machine
 
 
+def _cpu_times() -> dict[int, tuple[int, int]]:
+    """``{cpu: (idle, total)}`` jiffies from /proc/stat; empty where unavailable."""
+    try:
+        lines = Path("/proc/stat").read_text(encoding="ascii").splitlines()
+    except OSError:
+        return {}
+    times = {}
+    for line in lines:
+        name, *fields = line.split()
+        if name.startswith("cpu") and name[3:].isdigit():
+            values = [int(v) for v in fields]
+            times[int(name[3:])] = (values[3] + values[4], sum(values[:8]))
+    return times
+
+
+def idlest_cpu(allowed: Iterable[int], *, window: float = 0.2) -> int:
+    """The allowed CPU that was idle the longest over ``window`` seconds (first one if unknown)."""
+    cpus = sorted(allowed)
+    before = _cpu_times()
+    time.sleep(window)
+    after = _cpu_times()
+
+    def idle_share(cpu: int) -> float:
+        if cpu not in before or cpu not in after:
+            return 0.0
+        idle = after[cpu][0] - before[cpu][0]
+        total = after[cpu][1] - before[cpu][1]
+        return idle / total if total > 0 else 0.0
+
+    return max(cpus, key=lambda cpu: (idle_share(cpu), -cpu))
+
+
 def pin_to_one_core(cpu: int | None = None) -> str:
-    """Pin this process to one CPU (``cpu`` or the first allowed); describe what happened."""
+    """Pin this process to one CPU (``cpu``, else the idlest allowed one); say what happened."""
     if not hasattr(os, "sched_setaffinity"):
         return "not pinned (os.sched_setaffinity is unavailable on this platform)"
     allowed = sorted(os.sched_getaffinity(0))
-    target = allowed[0] if cpu is None else cpu
-    os.sched_setaffinity(0, {target})
-    return f"pinned to CPU {target} (of {len(allowed)} allowed, {os.cpu_count()} online)"
+    how = "as asked"
+    if cpu is None:
+        cpu = idlest_cpu(allowed) if len(allowed) > 1 else allowed[0]
+        how = "the idlest over 0.2 s"
+    os.sched_setaffinity(0, {cpu})
+    return f"pinned to CPU {cpu} ({how}; {len(allowed)} allowed, {os.cpu_count()} online)"
 
 
 def _cpu_model() -> str:

@@ -100,3 +100,19 @@ def test_interleaved_sampling_runs_each_function_once_per_round() -> None:
     assert all(len(s.samples) == 3 for s in times.values())
     rates = harness.interleaved_rates({"x": lambda: None}, repeats=2, budget=0.005, batch=10)
     assert len(rates["x"].samples) == 2
+
+
+def test_idlest_cpu_is_one_of_the_allowed() -> None:
+    assert harness.idlest_cpu([0], window=0.001) == 0
+    assert harness.idlest_cpu([0, 1], window=0.01) in {0, 1}
+
+
+def test_raw_calls_do_the_operation() -> None:
+    for call in (
+        harness.raw_es256_sign_call(),
+        harness.raw_es256_verify_call(),
+        harness.raw_eddsa_sign_call(),
+        harness.raw_eddsa_verify_call(),
+    ):
+        call()
+    assert harness.raw_eddsa_verify_rate(harness.QUICK).stats.median > 0
