@@ -629,15 +629,24 @@ def present_(
                 f"no unused attestation left ({used} used, {expired} expired); "
                 "run `huxin wallet fetch`"
             )
-        held = candidates[0]
-        holder_scale = scales.get(held.issuer) or builtin_scale(held.scale)
-        request = least_disclosure(incentive, local_scale, holder_scale, held.level, held.band)
-        if request is None:
+        # Soonest expiry first (nothing goes to waste); skip any that cannot meet the rule
+        # (after a level change a wallet may hold attestations of two levels).
+        choice = None
+        for candidate in sorted(candidates, key=lambda h: (h.expires_at, h.id)):
+            holder_scale = scales.get(candidate.issuer) or builtin_scale(candidate.scale)
+            wanted = least_disclosure(
+                incentive, local_scale, holder_scale, candidate.level, candidate.band
+            )
+            if wanted is not None:
+                choice = (candidate, wanted)
+                break
+        if choice is None:
             raise CannotQualifyError(
                 f"您的信用等级不满足「{incentive.title.zh}」的条件（{incentive.rule_text.zh}）/ "
                 f"your attestation does not meet the rule of “{incentive.title.en}” "
                 f"({incentive.rule_text.en})"
             )
+        held, request = choice
         presentation = present(
             held.sd_jwt,
             w.signer(held.holder_kid),

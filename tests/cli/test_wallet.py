@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from node.cli import cli
+from node.cli.wallet import Wallet
 from node.qr import decode_image
 from protocol.sdjwt import split_compact
 from tests.certs.sim import Federation
@@ -341,3 +342,23 @@ def test_fetch_registers_fresh_keys(world: MerchantWorld, node: str) -> None:
     )
     assert "error[fetch_failed]" in refused.stderr
     assert "HTTP 401" in refused.stderr
+
+
+def test_picks_an_attestation_that_meets_the_rule(world: MerchantWorld) -> None:
+    # After a level change a wallet may hold attestations of two levels.
+    d = new_wallet(world, 1)
+    fill(world, d, "wuhan", level=2)
+    keys = json.loads(run(["wallet", "keys", "--dir", d, "--json"]).stdout)["holder_keys"]
+    assert keys == []
+    # The next batch (one more key) carries level 4.
+    wallet = Wallet.open(d)
+    (kid,) = wallet.add_keys(1)
+    token = world.issue("wuhan", wallet.public_jwk(kid), level=4)
+    run(["wallet", "import", "--dir", d, "-"], stdin=token)
+    text = present(world, d, "zhengzhou/library-card").stdout.strip()
+    assert verify(world, text, "zhengzhou/library-card")["level_at_least"] == [4]
+    data = json.loads(run(["wallet", "show", "--dir", d, "--at", AT, "--json"]).stdout)
+    assert [(a["level"], a["used_for"]) for a in data["attestations"]] == [
+        (2, None),
+        (4, "zhengzhou/library-card"),
+    ]
