@@ -19,16 +19,18 @@ What it deliberately does not do: keep score history or the records themselves.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import hashlib
 import io
 import json
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from multiprocessing import get_context
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -51,13 +53,18 @@ DEFAULT_BATCH: Final = 50_000
 MAX_SEQ: Final = (1 << 62) - 1
 CSV_FIELDS: Final = ("national_id", "score", "seq")
 _LOOKUP_CHUNK: Final = 5_000
-_YIELD_EVERY: Final = 1_000
+_IN_FLIGHT: Final = 2
+#: Files at least this large are parsed in a worker process.
+_PROCESS_THRESHOLD: Final = 8 << 20
 _LEVEL_MEMO: Final = 100_000
 
 
-@dataclass(frozen=True)
-class ScoreRecord:
-    """A validated record: resident hash, score on the city's scale, its level, source seq."""
+class ScoreRecord(NamedTuple):
+    """A validated record: resident hash, score on the city's scale, its level, source seq.
+
+    A named tuple rather than a dataclass: millions cross a process boundary during bulk
+    imports, and tuples pickle several times faster.
+    """
 
     resident: str
     score: float
@@ -277,7 +284,8 @@ async def apply_batch(
     entries: list[audit.AuditRecord] = []
     changed: dict[str, ScoreRecord] = {}
     # Sorted: b-tree inserts in key order touch each page once per batch.
-    for resident, rec in sorted(latest.items()):
+    for resident in residents:
+        rec = latest[resident]
         old = existing.get(resident)
         if old is not None and (rec.seq < old[0] or (rec.seq == old[0] and not force)):
             continue
@@ -339,20 +347,85 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _file_records(path: Path, validate: RecordValidator) -> Iterator[ScoreRecord]:
+@dataclass(frozen=True)
+class _Chunk:
+    """Up to ``batch_size`` records' lines of a file; blank lines kept so numbering holds."""
+
+    csv: bool
+    name: str
+    first_line: int
+    lines: list[str]
+    records: int
+
+
+def _file_chunks(path: Path, batch_size: int) -> Iterator[_Chunk]:
+    is_csv = path.suffix.lower() == ".csv"
     with path.open(encoding="utf-8", newline="") as fh:
-        if path.suffix.lower() == ".csv":
-            for number, row in _csv_rows(fh):
-                yield validate.from_csv(row, (path.name, number))
-            return
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError:
-                raise ImportFormatError(f"{path.name} line {number}: not JSON") from None
-            yield validate.from_json(obj, (path.name, number))
+        number = 0
+        if is_csv:
+            header = fh.readline()
+            number = 1
+            fields = tuple(h.strip() for h in next(csv.reader([header]), []))
+            if header and fields != CSV_FIELDS:
+                raise ImportFormatError(f"CSV header must be {','.join(CSV_FIELDS)}")
+        lines: list[str] = []
+        records = 0
+        first = number + 1
+        for line in fh:
+            number += 1
+            lines.append(line)
+            if line.strip():
+                records += 1
+                if records >= batch_size:
+                    yield _Chunk(is_csv, path.name, first, lines, records)
+                    lines, records, first = [], 0, number + 1
+        if records:
+            yield _Chunk(is_csv, path.name, first, lines, records)
+
+
+def _skip_records(chunk: _Chunk, done: int) -> _Chunk:
+    """``chunk`` with its first ``done`` records blanked (already committed)."""
+    lines = list(chunk.lines)
+    left = done
+    for i, line in enumerate(lines):
+        if left == 0:
+            break
+        if line.strip():
+            lines[i] = "\n"
+            left -= 1
+    return _Chunk(chunk.csv, chunk.name, chunk.first_line, lines, chunk.records - done)
+
+
+def _parse_chunk(validate: RecordValidator, chunk: _Chunk) -> list[ScoreRecord]:
+    out: list[ScoreRecord] = []
+    if chunk.csv:
+        for offset, row in enumerate(csv.reader(chunk.lines)):
+            if row:
+                out.append(validate.from_csv(row, (chunk.name, chunk.first_line + offset)))
+        return out
+    for offset, line in enumerate(chunk.lines):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            where = _place((chunk.name, chunk.first_line + offset))
+            raise ImportFormatError(f"{where}: not JSON") from None
+        out.append(validate.from_json(obj, (chunk.name, chunk.first_line + offset)))
+    return out
+
+
+_WORKER_VALIDATOR: RecordValidator | None = None
+
+
+def _worker_init(validate: RecordValidator) -> None:
+    global _WORKER_VALIDATOR
+    _WORKER_VALIDATOR = validate
+
+
+def _worker_parse(chunk: _Chunk) -> list[ScoreRecord]:
+    assert _WORKER_VALIDATOR is not None  # noqa: S101 - set by the pool initializer
+    return _parse_chunk(_WORKER_VALIDATOR, chunk)
 
 
 async def _checkpoint(engine: AsyncEngine, source: str) -> tuple[int, bool]:
@@ -398,11 +471,14 @@ async def import_file(
     clock: Callable[[], datetime],
     batch_size: int = DEFAULT_BATCH,
     progress: Callable[[int], None] | None = None,
+    parallel: bool | None = None,
 ) -> ImportStats:
     """Import an NDJSON or ``.csv`` file in committed batches, resuming from its checkpoint.
 
     ``progress(n)`` is called with the number of records handled after each batch (records
-    skipped by the checkpoint included).
+    skipped by the checkpoint included). ``parallel`` parses in a worker process (default:
+    for files of 8 MiB and more). A program that imports with ``parallel`` must guard its
+    entry point with ``if __name__ == "__main__"`` (the worker is spawned, not forked).
 
     Raises:
         ImportFormatError, BadRequestError, ScoreRejectedError: a record is invalid; the batches
@@ -416,9 +492,7 @@ async def import_file(
         if progress is not None:
             progress(position)
         return stats
-    batch: list[ScoreRecord] = []
     seen = 0
-    running: asyncio.Task[None] | None = None
 
     async def flush(records: list[ScoreRecord], upto: int) -> None:
         now = clock()
@@ -428,34 +502,48 @@ async def import_file(
         if progress is not None:
             progress(len(records))
 
-    # Parsing the next batch overlaps with the database work of the previous one: the driver
-    # runs in its own thread, and the loop below yields to the event loop regularly.
+    # Big files are parsed and hashed in a worker process while this process applies the
+    # previous batch (its database work runs in the driver's thread): three stages in flight.
+    loop = asyncio.get_running_loop()
+    pool: ProcessPoolExecutor | None = None
+    if parallel is None:
+        parallel = path.stat().st_size >= _PROCESS_THRESHOLD
+    if parallel:
+        pool = ProcessPoolExecutor(
+            1, mp_context=get_context("spawn"), initializer=_worker_init, initargs=(validate,)
+        )
+    pending: deque[tuple[asyncio.Future[list[ScoreRecord]], int]] = deque()
     try:
-        for record in _file_records(path, validate):
-            seen += 1
-            if seen <= position:
+        for chunk in _file_chunks(path, batch_size):
+            if seen + chunk.records <= position:
+                seen += chunk.records
                 if seen == position and progress is not None:
                     progress(position)
                 continue
-            batch.append(record)
-            if len(batch) % _YIELD_EVERY == 0:
-                await asyncio.sleep(0)
-            if len(batch) >= batch_size:
-                if running is not None:
-                    await running
-                running = asyncio.create_task(flush(batch, seen))
-                batch = []
-        if running is not None:
-            await running
-            running = None
+            if seen < position:  # the checkpoint falls inside this chunk: blank what is done
+                chunk = _skip_records(chunk, position - seen)
+                seen = position
+                if progress is not None:
+                    progress(position)
+            seen += chunk.records
+            if pool is None:
+                parsed: asyncio.Future[list[ScoreRecord]] = loop.create_future()
+                parsed.set_result(_parse_chunk(validate, chunk))
+            else:
+                parsed = asyncio.wrap_future(pool.submit(_worker_parse, chunk))
+            pending.append((parsed, seen))
+            if len(pending) >= _IN_FLIGHT:
+                records, upto = pending.popleft()
+                await flush(await records, upto)
+        while pending:
+            records, upto = pending.popleft()
+            await flush(await records, upto)
     finally:
-        if running is not None:
-            running.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await running
+        for fut, _ in pending:
+            fut.cancel()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     stats.skipped = min(position, seen)
-    if batch:
-        await flush(batch, seen)
     async with engine.begin() as conn:
         await _save_checkpoint(conn, source, seen, True, clock())
         await audit.append(

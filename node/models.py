@@ -13,12 +13,15 @@ from __future__ import annotations
 
 from typing import Final
 
-from sqlalchemy import BigInteger, Column, Index, Table, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Integer, Table, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
 class Resident(SQLModel, table=True):
     """A resident's current score. ``seq`` is the source's record sequence (idempotency)."""
+
+    # SQLite: the hash is the clustering key (one b-tree instead of table + index).
+    __table_args__ = {"sqlite_with_rowid": False}
 
     resident: str = Field(primary_key=True, max_length=64)
     score: float
@@ -78,7 +81,12 @@ class AuditEntry(SQLModel, table=True):
 
     __tablename__ = "audit_entry"
 
-    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    # On SQLite an INTEGER PRIMARY KEY is the rowid itself: no separate index to maintain.
+    seq: int = Field(
+        sa_column=Column(
+            BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+        )
+    )
     at: int = Field(sa_column=Column(BigInteger, nullable=False))
     actor: str = Field(max_length=160)
     action: str = Field(max_length=64)

@@ -187,3 +187,34 @@ async def test_http_bulk_formats(node: Node) -> None:
     body = {"records": [{"national_id": national_id(1), "score": 180, "seq": 3}]}
     stats = await node.ok("POST", "/v1/scores/bulk", role="office", json=body)
     assert stats["applied"] == 1
+
+
+async def test_parallel_parsing_matches_and_reports_bad_records(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'node' / 'node.db'}"
+    config = write_node_dir(tmp_path / "node", url)
+    await migrate_url(url)
+    csv_path = tmp_path / "scores.csv"
+    _write_csv(csv_path, 2500, dupes=100)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"national_id,score,seq\n{national_id(1)},100,7\n\n{national_id(2)},250,7\n")
+    validate = RecordValidator(builtin_scale("shangding"), load_keys(config).hasher)
+    engine = create_engine(url)
+    clock = lambda: datetime.now(UTC)  # noqa: E731
+    try:
+        stats = await import_file(
+            engine,
+            csv_path,
+            validate=validate,
+            actor="t",
+            clock=clock,
+            batch_size=400,
+            parallel=True,
+        )
+        assert (stats.records, stats.applied) == (2700, 2600)
+        from node.errors import ScoreRejectedError
+
+        with pytest.raises(ScoreRejectedError, match=r"bad\.csv line 4"):
+            await import_file(engine, bad, validate=validate, actor="t", clock=clock, parallel=True)
+        await verify_chain(engine)
+    finally:
+        await engine.dispose()

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("consent", sa.Boolean(), nullable=False),
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "status_list",
@@ -62,7 +63,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "audit_entry",
-        sa.Column("seq", sa.BigInteger(), primary_key=True, autoincrement=False),
+        sa.Column(
+            "seq",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=False,
+        ),
         sa.Column("at", sa.BigInteger(), nullable=False),
         sa.Column("actor", sa.String(160), nullable=False),
         sa.Column("action", sa.String(64), nullable=False),
