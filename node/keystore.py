@@ -36,6 +36,7 @@ from certs.keys import (
     load_certificate,
     load_private_key,
     private_key_pem,
+    public_key_pem,
 )
 from node.config import NodeConfig
 from node.errors import BadRequestError, ConfigError
@@ -122,6 +123,8 @@ def create_keys(config: NodeConfig, *, alg: str = ES256) -> Path:
     create_resident_key(config)
     csr_path = config.signing_key.with_suffix(CSR_SUFFIX)
     csr_path.write_bytes(_csr(key, config.city))
+    # For `huxin ca issue --public-key`, which certifies a key it never sees the private half of.
+    config.signing_key.with_suffix(".pub.pem").write_bytes(public_key_pem(key.public_key()))
     return csr_path
 
 

@@ -148,11 +148,26 @@ def init(
         _run(setup())
     click.echo(f"节点已设立 / node set up: {data_dir / CONFIG_FILE}")
     if csr is not None and cert is None:
+        public = config.signing_key.with_suffix(".pub.pem")
         click.echo(
-            f"证书签发请求 / certificate request: {csr}\n"
-            f"  have the city CA sign it (`huxin ca issue`), then place the chain at "
-            f"{config.certificate}"
+            f"证书签发请求 / certificate request: {csr} (public key {public})\n"
+            f"  have the city CA certify it: huxin ca issue --dir CA_DIR --public-key {public}"
+            f"\n  then: huxin node install-cert --data {data_dir} CERT.pem"
         )
+
+
+@node.command("install-cert")
+@_DATA
+@click.argument("cert", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def install_cert(data_dir: Path, cert: Path) -> None:
+    """Install the certificate (chain) the city CA issued for this node's signing key."""
+    from node import keystore
+    from node.config import load_config
+
+    with reported_errors():
+        config = load_config(data_dir, os.environ)
+        keystore.install_certificate(config, cert.read_bytes())
+    click.echo(f"证书已安装 / certificate installed: {config.certificate}")
 
 
 @node.command()
@@ -173,6 +188,7 @@ def run(data_dir: Path, host: str | None, port: int | None) -> None:
         root = logging.getLogger()
         root.handlers[:] = [handler]
         root.setLevel(config.log_level)
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         app = create_app(config)
         web.run_app(
             app,

@@ -167,3 +167,72 @@ def test_init_with_a_certificate_from_the_city_ca(tmp_path: Path) -> None:
     )
     assert code == 1
     assert "not for this node's signing key" in out
+
+
+def test_install_cert_for_the_generated_key(tmp_path: Path) -> None:
+    data = _init(tmp_path)
+    ca = tmp_path / "zz"
+    assert _cmd("ca", "init", "--dir", str(ca), "--city", "zhengzhou", "--federation", "t")[0] == 0
+    public = data / "signing-key.pub.pem"
+    code, out = _cmd(
+        "ca",
+        "issue",
+        "--dir",
+        str(ca),
+        "--public-key",
+        str(public),
+        "--out",
+        str(tmp_path / "c.pem"),
+    )
+    assert code == 0, out
+    code, out = _cmd("node", "install-cert", "--data", str(data), str(tmp_path / "c.pem"))
+    assert code == 0, out
+    assert (data / "signing-cert.pem").exists()
+    code, out = _cmd("node", "install-cert", "--data", str(data), str(ca / "public" / "ca.pem"))
+    assert code == 1
+
+
+def test_node_run_serves_and_stops(tmp_path: Path) -> None:
+    import json
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    data = _init(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from node.cli import main; main()",
+        "node",
+        "run",
+        "--data",
+        str(data),
+        "--port",
+        str(port),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    log = tmp_path / "run.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)  # noqa: S603
+        try:
+            body = None
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and body is None:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                        body = json.loads(r.read())
+                except OSError:
+                    time.sleep(0.1)
+            assert body == {"status": "ok"}
+        finally:
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=20) == 0
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert any(line.get("route") == "healthz" and line.get("status") == 200 for line in lines)
