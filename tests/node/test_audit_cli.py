@@ -236,3 +236,10 @@ def test_node_run_serves_and_stops(tmp_path: Path) -> None:
             assert proc.wait(timeout=20) == 0
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     assert any(line.get("route") == "healthz" and line.get("status") == 200 for line in lines)
+
+
+def test_operator_guide_documents_every_setting() -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "operator.md").read_text()
+    for setting in SETTINGS:
+        assert f"`{setting.section}.{setting.key}`" in guide, setting
+        assert f"`{setting.env}`" in guide, setting
