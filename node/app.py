@@ -15,6 +15,7 @@ What it deliberately does not do: business logic (``node.imports``, ``node.issua
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,6 +25,7 @@ from typing import Final
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
+from sqlalchemy.exc import SQLAlchemyError
 
 from certs.errors import CertsError
 from mapping.errors import MappingError
@@ -137,6 +139,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         code = _HTTP_CODES.get(err.status, "http_error")
         return _error_response(err.status, code, err.reason)
+    except (SQLAlchemyError, OSError) as err:
+        log.error("database error", extra={"route": _route_name(request), "error": str(err)})
+        return _error_response(503, "node_unavailable", "the database is unavailable; try again")
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # the last line of defence: log it, answer JSON, never leak details
+        log.exception("unexpected error", extra={"route": _route_name(request)})
+        return _error_response(500, "internal_error", "internal error")
 
 
 @web.middleware

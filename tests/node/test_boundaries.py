@@ -4,13 +4,15 @@ and nothing stored -- table-driven over ``node.app.ROUTES`` on SQLite and Postgr
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from node import appkeys
-from node.app import ROUTES, Route
+from node.app import ROUTES, Route, create_app
 from node.models import METADATA
 from tests.node.conftest import Node, holder_keys, national_id
 
@@ -236,3 +238,21 @@ async def test_unknown_routes_and_methods(node: Node) -> None:
     resp = await node.call("DELETE", "/v1/scores", role="office")
     assert resp.status == 405
     assert (await resp.json())["error"] == "method_not_allowed"
+
+
+async def test_database_down_is_a_clean_503(tmp_path: Path) -> None:
+    from tests.node.conftest import FakeClock, write_node_dir
+
+    config = write_node_dir(tmp_path / "node", "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
+    client: TestClient[Any, Any] = TestClient(TestServer(create_app(config, clock=FakeClock())))
+    await client.start_server()
+    try:
+        resp = await client.get("/readyz")
+        assert resp.status == 503
+        assert (await resp.json())["checks"]["database"] is False
+        resp = await client.post("/v1/scores", headers={"Authorization": "Bearer hx_x"}, json={})
+        assert resp.status == 503
+        assert (await resp.json())["error"] == "node_unavailable"
+        assert (await client.get("/healthz")).status == 200
+    finally:
+        await client.close()
