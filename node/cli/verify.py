@@ -125,6 +125,11 @@ def _print_human(verdict: MerchantVerdict, bundle: TrustBundle, title: tuple[str
 @click.option(
     "--refresh-status", is_flag=True, help="First fetch the members' status lists into the cache."
 )
+@click.option(
+    "--if-stale",
+    is_flag=True,
+    help="With --refresh-status: fetch only lists never saved, past their ttl, or expired.",
+)
 @click.option("--replay-db", type=_FILE, default=None, help="One-way replay cache (SQLite file).")
 @click.option("--root", "root_path", type=_EXISTING, default=None, help="The pinned root file.")
 @click.option("--at", "at", default=None, help="Verification time (default: now).")
@@ -137,6 +142,7 @@ def verify(
     nonce: str | None,
     status_cache: Path | None,
     refresh_status: bool,
+    if_stale: bool,
     replay_db: Path | None,
     root_path: Path | None,
     at: str | None,
@@ -198,7 +204,9 @@ def verify(
             _warn(warning)
         cache_dir = StatusCacheDir(status_cache) if status_cache is not None else None
         if refresh_status and cache_dir is not None:
-            results = refresh_status_lists(bundle, cache_dir, now=now, policy=policy)
+            results = refresh_status_lists(
+                bundle, cache_dir, now=now, policy=policy, force=not if_stale
+            )
             for r in results:
                 state = "up to date" if r.skipped else "fetched" if r.ok else f"{r.error}"
                 click.echo(f"status list {r.uri} ({r.city}): {state}", err=True)

@@ -451,11 +451,20 @@ def test_refresh_status_over_http(
         code=1,
     )
     assert out["error"] == "revoked"
-    # A second refresh within the lists' ttl fetches only what is missing.
-    _Tokens.tokens["/zhengzhou/status/1"] = b"would fail if fetched"
+    # A node answering garbage leaves the last good copy in place.
+    _Tokens.tokens["/zhengzhou/status/1"] = b"garbage"
     result = run(args, code=1)
     again = {r["city"]: r for r in json.loads(result.stdout)["refreshed"]}
+    assert again["zhengzhou"]["error"] == "malformed"
+    out = verify_json(
+        world, show(world), "zhengzhou/library-card", "--aud", AUD, "--nonce", "n-123"
+    )
+    assert out["valid"] is True
+    # --if-stale fetches only what is missing or past its ttl (here: fuzhou and nanjing).
+    result = run([*args, "--if-stale"], code=1)
+    again = {r["city"]: r for r in json.loads(result.stdout)["refreshed"]}
     assert again["zhengzhou"]["ok"] is True
+    assert again["nanjing"]["error"] == "malformed"
     assert "up to date" in result.stderr
 
 
