@@ -329,8 +329,8 @@ def wallet() -> None:
     \b
     Example:
       huxin wallet init                      # a batch of 8 holder keys
-      huxin wallet fetch --node https://zhengzhou.node.example --credential $APP_TOKEN \\
-          --national-id 410102199001010000
+      huxin wallet fetch --node https://zhengzhou.node.example --credential $APP_TOKEN
+                                             # prompts for the national ID
       huxin wallet show
       huxin wallet present --for hangzhou/campus-fitness --qr-terminal
     """
@@ -357,7 +357,7 @@ def init(directory: Path | None, count: int) -> None:
 @click.option("--dir", "directory", type=_DIR, default=None, help="Wallet directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print {holder_keys: [JWK, ...]}.")
 def keys(directory: Path | None, as_json: bool) -> None:
-    """Public holder keys not yet bound to an attestation (to register with the city app)."""
+    """公钥 Public holder keys not yet bound to an attestation (to register with the city app)."""
     with reported_errors():
         w = _open(directory)
         jwks = [w.public_jwk(kid) for kid in w.fresh_keys()]

@@ -514,3 +514,16 @@ def test_python_api_for_merchant_apps(world: MerchantWorld) -> None:
         now=now,
     )
     assert again.error == "replayed"
+
+
+def test_docs_cover_every_option_and_error_code() -> None:
+    from node.cli.verify import verify as command
+    from node.merchant import _ERROR_TEXT
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "merchant.md").read_text()
+    for param in command.params:
+        for opt in getattr(param, "opts", []):
+            if opt.startswith("--"):
+                assert f"`{opt}" in doc, opt
+    for code in _ERROR_TEXT:
+        assert f"`{code}`" in doc, code
