@@ -256,7 +256,12 @@ def create_app(
         app[appkeys.PUBLISHER] = publisher
         app[appkeys.VALIDATOR] = RecordValidator(scale, node_keys.hasher)
         app[appkeys.ISSUER] = Issuer(
-            engine=engine, signer=node_keys.signer, config=config, scale=scale, publisher=publisher
+            engine=engine,
+            signer=node_keys.signer,
+            config=config,
+            scale=scale,
+            publisher=publisher,
+            slots=asyncio.Semaphore(max(1, config.pool_size - 1)),
         )
         try:
             yield

@@ -12,8 +12,9 @@ What it deliberately does not do: build tokens (``protocol``), or store holder k
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -49,6 +50,9 @@ class Issuer:
     config: NodeConfig
     scale: Scale
     publisher: status.StatusPublisher
+    #: Bounds concurrent issuances so each can hold its transaction's connection and borrow a
+    #: second one for index draws (PostgreSQL) without exhausting the pool.
+    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(8))
 
 
 def parse_holder_keys(raw: object, *, max_batch: int) -> list[Jwk]:
@@ -96,9 +100,10 @@ async def issue(
     """
     for attempt in range(_RETRIES):
         try:
-            return await _issue_once(
-                issuer, resident=resident, holder_keys=holder_keys, actor=actor, now=now
-            )
+            async with issuer.slots:
+                return await _issue_once(
+                    issuer, resident=resident, holder_keys=holder_keys, actor=actor, now=now
+                )
         except DBAPIError as err:  # deadlock or serialization failure under heavy contention
             if attempt == _RETRIES - 1:
                 raise UnavailableError("issuance could not complete; try again") from err
@@ -141,7 +146,11 @@ async def _issue_once(
             "expires_at": issued_at + int(lifetime.total_seconds()),
         }
         slots = await status.reserve(
-            conn, [template] * len(holder_keys), list_size=cfg.status_list_size, now=now
+            conn,
+            [template] * len(holder_keys),
+            list_size=cfg.status_list_size,
+            now=now,
+            engine=None if cfg.is_sqlite else issuer.engine,
         )
         holders = [
             (jwk, StatusRef(uri=issuer.publisher.uri(list_id), idx=idx))

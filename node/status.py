@@ -21,19 +21,19 @@ ever reuse an index: expired attestations keep their index forever.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import Table, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from node.audit import AuditRecord
-from node.db import epoch
+from node.db import epoch, fetch_all
 from node.errors import NotFoundError, UnavailableError
 from node.models import ATTESTATIONS, STATUS_LISTS
 from protocol.errors import StatusUnavailableError
@@ -43,13 +43,18 @@ from protocol.status_list import INVALID, StatusList, sign_status_list_token
 #: A list is closed for new indices once this share of it is allocated.
 FILL_LIMIT: Final = 0.5
 _MAX_DRAWS: Final = 32
+#: The attestation columns a caller supplies to :func:`reserve`, then ``list_id`` and ``idx``.
+_ROW_COLUMNS: Final = (
+    "resident",
+    "level",
+    "band_low",
+    "band_high",
+    "issued_at",
+    "expires_at",
+)
+_INSERT_COLUMNS: Final = ", ".join((*_ROW_COLUMNS, "list_id", "idx"))
+_ROW_MARKS: Final = "(" + ", ".join("?" * (len(_ROW_COLUMNS) + 2)) + ")"
 _RANDOM = secrets.SystemRandom()
-
-
-def _insert(conn: AsyncConnection, table: Table) -> postgresql.Insert | sqlite.Insert:
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
 
 
 async def _current_list(conn: AsyncConnection, size: int, now: datetime) -> tuple[int, int]:
@@ -71,13 +76,33 @@ async def _current_list(conn: AsyncConnection, size: int, now: datetime) -> tupl
     return int(result.scalar_one()), size
 
 
+@contextlib.asynccontextmanager
+async def _draw_transaction(
+    conn: AsyncConnection, engine: AsyncEngine | None
+) -> AsyncIterator[AsyncConnection]:
+    if engine is None:
+        yield conn
+        return
+    async with engine.begin() as own:
+        yield own
+
+
 async def reserve(
-    conn: AsyncConnection, rows: Sequence[Mapping[str, object]], *, list_size: int, now: datetime
+    conn: AsyncConnection,
+    rows: Sequence[Mapping[str, object]],
+    *,
+    list_size: int,
+    now: datetime,
+    engine: AsyncEngine | None = None,
 ) -> list[tuple[int, int]]:
     """Insert one attestation row per entry of ``rows`` at a random free status index.
 
-    ``rows`` carry every attestation column except ``list_id`` and ``idx``. Runs inside the
-    caller's transaction.
+    ``rows`` carry the columns ``resident, level, band_low, band_high, issued_at, expires_at``.
+    Without ``engine`` the rows are inserted in the caller's transaction (SQLite: one writer at
+    a time anyway). With ``engine`` (PostgreSQL) each draw commits on its own: a transaction
+    that inserts several times while others do the same could otherwise wait in a cycle on
+    each other's uncommitted indices (a deadlock). An index committed for an issuance that then
+    fails stays used -- burnt, never handed out again.
 
     Returns:
         ``(list_id, idx)`` for each row, in order.
@@ -87,45 +112,54 @@ async def reserve(
     """
     out: list[tuple[int, int] | None] = [None] * len(rows)
     pending = list(range(len(rows)))
+    # Counting a list's entries costs a scan of its index, so it is done only after a draw
+    # lost candidates: collisions are rare while a list is far from its limit.
+    check_fill = False
     for _ in range(_MAX_DRAWS):
         if not pending:
             break
-        list_id, size = await _current_list(conn, list_size, now)
-        used = int(
-            (
-                await conn.execute(
-                    select(func.count())
-                    .select_from(ATTESTATIONS)
-                    .where(ATTESTATIONS.c.list_id == list_id)
+        async with _draw_transaction(conn, engine) as c:
+            list_id, size = await _current_list(c, list_size, now)
+            room = len(pending)
+            if check_fill:
+                used = int(
+                    (
+                        await c.execute(
+                            select(func.count())
+                            .select_from(ATTESTATIONS)
+                            .where(ATTESTATIONS.c.list_id == list_id)
+                        )
+                    ).scalar_one()
                 )
-            ).scalar_one()
-        )
-        room = int(size * FILL_LIMIT) - used
-        if room <= 0:
-            await conn.execute(
-                update(STATUS_LISTS).where(STATUS_LISTS.c.id == list_id).values(full=True)
+                room = min(room, int(size * FILL_LIMIT) - used)
+                if room <= 0:
+                    await c.execute(
+                        update(STATUS_LISTS).where(STATUS_LISTS.c.id == list_id).values(full=True)
+                    )
+                    check_fill = False
+                    continue
+            take = pending[:room]
+            candidates = sorted(_RANDOM.sample(range(size), len(take)))
+            # One multi-row statement with raw placeholders: compiling it through the SQL
+            # expression layer costs more than the insert itself.
+            params: list[object] = []
+            for i, idx in zip(take, candidates, strict=True):
+                params.extend(rows[i][col] for col in _ROW_COLUMNS)
+                params.extend((list_id, idx))
+            marks = ", ".join([_ROW_MARKS] * len(take))
+            sql = (
+                f"INSERT INTO attestation ({_INSERT_COLUMNS}) VALUES {marks} "  # noqa: S608 - placeholders only
+                "ON CONFLICT (list_id, idx) DO NOTHING RETURNING idx"
             )
-            continue
-        take = pending[:room]
-        candidates = sorted(_RANDOM.sample(range(size), len(take)))
-        values = [
-            {**rows[i], "list_id": list_id, "idx": idx}
-            for i, idx in zip(take, candidates, strict=True)
-        ]
-        stmt = (
-            _insert(conn, ATTESTATIONS)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["list_id", "idx"])
-            .returning(ATTESTATIONS.c.idx)
-        )
-        won = {int(idx) for idx in (await conn.execute(stmt)).scalars()}
-        still: list[int] = []
-        for i, idx in zip(take, candidates, strict=True):
-            if idx in won:
-                out[i] = (list_id, idx)
-            else:
-                still.append(i)
-        pending = still + pending[len(take) :]
+            won = {int(row[0]) for row in await fetch_all(c, sql, params)}
+            still: list[int] = []
+            for i, idx in zip(take, candidates, strict=True):
+                if idx in won:
+                    out[i] = (list_id, idx)
+                else:
+                    still.append(i)
+            check_fill = check_fill or bool(still)
+            pending = still + pending[len(take) :]
     if pending:
         raise UnavailableError("could not allocate status indices; try again")
     return [slot for slot in out if slot is not None]
