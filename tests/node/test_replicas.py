@@ -11,6 +11,8 @@ from sqlalchemy import text
 
 from node import appkeys
 from node.audit import verify_chain
+from protocol.jose import b64u_decode, parse_json_object
+from protocol.status_list import decode_status_list
 from tests.node.conftest import (
     FakeClock,
     holder_keys,
@@ -78,6 +80,25 @@ async def test_two_replicas_never_share_a_status_index(tmp_path: Path, postgres_
             ).one()
         assert tuple(rows) == (REQUESTS * BATCH, REQUESTS * BATCH)
         await verify_chain(a.app[appkeys.ENGINE])
+
+        # A revocation through one replica shows in the list the other one serves.
+        uri, idx = results[0][0]
+        path = uri.removeprefix(config.public_url)
+        before = await b.call("GET", path)
+        assert before.status == 200
+        etag = before.headers["ETag"]
+        await a.ok(
+            "POST",
+            "/v1/residents/consent",
+            role="app",
+            json={"national_id": national_id(0), "granted": False},
+        )
+        after = await b.call("GET", path, headers={"If-None-Match": etag})
+        assert after.status == 200
+        payload = parse_json_object(b64u_decode((await after.text()).split(".")[1]))
+        lst = payload["status_list"]
+        assert isinstance(lst, dict)
+        assert decode_status_list(lst).status(idx) == 1
     finally:
         await a.client.close()
         await b.client.close()
