@@ -153,6 +153,19 @@ def split_chain(data: bytes) -> tuple[x509.Certificate, ...]:
     return tuple(load_certificate(block) for block in blocks)
 
 
+def check_certificate(chain_pem: bytes, key_pem: bytes) -> None:
+    """Check that the leaf of ``chain_pem`` certifies the private key ``key_pem``.
+
+    Raises:
+        ConfigError: the leaf is for another key, or there is no certificate.
+        CertsError: a certificate or the key cannot be parsed.
+    """
+    chain = split_chain(chain_pem)
+    key = load_private_key(key_pem, what="the signing key")
+    if key_thumbprint(certificate_public_key(chain[0])) != key_thumbprint(key.public_key()):
+        raise ConfigError("the certificate is not for this node's signing key")
+
+
 def install_certificate(config: NodeConfig, chain_pem: bytes) -> None:
     """Check that ``chain_pem``'s leaf certifies our signing key, then store it.
 
@@ -160,10 +173,7 @@ def install_certificate(config: NodeConfig, chain_pem: bytes) -> None:
         ConfigError: the leaf is for another key, or there is no certificate.
         CertsError: a certificate cannot be parsed.
     """
-    chain = split_chain(chain_pem)
-    key = load_private_key(config.signing_key.read_bytes(), what=str(config.signing_key))
-    if key_thumbprint(certificate_public_key(chain[0])) != key_thumbprint(key.public_key()):
-        raise ConfigError("the certificate is not for this node's signing key")
+    check_certificate(chain_pem, config.signing_key.read_bytes())
     config.certificate.write_bytes(chain_pem)
 
 

@@ -104,12 +104,15 @@ def init(
     from node import keystore
     from node.config import CONFIG_FILE, load_config, write_config
     from node.db import create_engine, migrate
+    from node.errors import ConfigError
 
     with reported_errors():
+        if cert is not None and key is None:
+            raise ConfigError("--cert certifies an existing key: give that key with --key")
+        if cert is not None and key is not None:
+            keystore.check_certificate(cert.read_bytes(), key.read_bytes())
         data_dir.mkdir(parents=True, exist_ok=True)
         if (data_dir / CONFIG_FILE).exists():
-            from node.errors import ConfigError
-
             raise ConfigError(f"{data_dir / CONFIG_FILE} exists; this node is already set up")
         values: dict[str, dict[str, object]] = {"node": {"city": city}}
         if public_url:

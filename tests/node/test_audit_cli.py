@@ -166,7 +166,30 @@ def test_init_with_a_certificate_from_the_city_ca(tmp_path: Path) -> None:
         "node", "init", "--city", "zhengzhou", "--data", str(other), "--cert", str(cert)
     )
     assert code == 1
+    assert "--key" in out
+    assert not other.exists()
+    stray = tmp_path / "stray.key"
+    assert (
+        _cmd(
+            "ca", "issue", "--dir", str(ca), "--key", str(stray), "--out", str(tmp_path / "s.pem")
+        )[0]
+        == 0
+    )
+    code, out = _cmd(
+        "node",
+        "init",
+        "--city",
+        "zhengzhou",
+        "--data",
+        str(other),
+        "--key",
+        str(stray),
+        "--cert",
+        str(cert),
+    )
+    assert code == 1
     assert "not for this node's signing key" in out
+    assert not other.exists()
 
 
 def test_install_cert_for_the_generated_key(tmp_path: Path) -> None:
