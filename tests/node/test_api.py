@@ -238,3 +238,34 @@ async def test_public_material(node: Node) -> None:
     assert ready["checks"]["schema"]
     metrics = await node.call("GET", "/metrics")
     assert "huxin_http_requests_total" in await metrics.text()
+
+
+async def test_band_change_within_a_level_revokes(node: Node) -> None:
+    nid = await _resident(node, 5, 135)
+    _, atts = await _issue(node, nid, 2)
+    stats = await node.ok(
+        "POST", "/v1/scores", role="office", json={"national_id": nid, "score": 125, "seq": 2}
+    )
+    assert stats["revoked"] == 2  # level 4 still, but the disclosed band 130-139 no longer holds
+    bits = await _status_bits(node, atts[0]["status"]["uri"])
+    assert [bits.status(a["status"]["idx"]) for a in atts] == [1, 1]
+
+
+async def test_one_way_presentation_is_not_accepted_twice(node: Node) -> None:
+    nid = await _resident(node, 6, 160)
+    signers, atts = await _issue(node, nid, 1)
+    pres = present(
+        atts[0]["sd_jwt"],
+        signers[0],
+        request=DisclosureRequest(level_at_least=4),
+        audience="gate-1",
+        nonce=None,
+        now=node.clock(),
+    )
+    body = {"presentation": pres, "audience": "gate-1"}
+    first = await node.ok("POST", "/v1/verify", role="merchant", json=body)
+    assert first["valid"] is True
+    assert first["level_at_least"] == [4]
+    assert first["level"] is None  # only what the holder chose to disclose
+    second = await node.ok("POST", "/v1/verify", role="merchant", json=body)
+    assert second["error"] == "replayed"
