@@ -24,7 +24,7 @@ import hashlib
 import io
 import json
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -590,10 +590,3 @@ def parse_body(
     raise ImportFormatError(
         "Content-Type must be application/x-ndjson, text/csv or application/json"
     )
-
-
-def record_from_mapping(
-    obj: Mapping[str, object], validate: RecordValidator, where: str = "body"
-) -> ScoreRecord:
-    """One record from a JSON object (the single-push endpoint)."""
-    return validate.from_json(dict(obj), where)

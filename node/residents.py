@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from node import audit, status
 from node.db import epoch
 from node.errors import BadRequestError, ConflictError, NotFoundError, UnknownResidentError
-from node.imports import RecordValidator, ScoreRecord, apply_batch
+from node.imports import RecordValidator, apply_batch
 from node.models import OBJECTIONS, RESIDENTS
 
 MAX_REASON: Final = 2000
@@ -218,13 +218,3 @@ async def resolve_objection(
         )
         await audit.append(conn, entries, now)
     return {"status": decision, "revoked": revoked, "score_changed": changed}
-
-
-__all__ = [
-    "ObjectionView",
-    "ScoreRecord",
-    "file_objection",
-    "list_objections",
-    "resolve_objection",
-    "set_consent",
-]
