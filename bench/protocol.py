@@ -101,7 +101,7 @@ def _reference(
         "status": {"status_list": {"idx": 7, "uri": STATUS_URI}},
         "scale": {"id": "shangding", "version": "2019.1"},
         SDObj("level"): 4,
-        **{SDObj(f"level_at_least_{k}"): True for k in range(1, 5)},
+        **{SDObj(f"level_at_least_{k}"): True for k in range(2, 5)},
         SDObj("band"): [120, 149],
     }
     header = {"typ": "dc+sd-jwt", "kid": fx.issuer.kid}

@@ -3,10 +3,12 @@
 What it does: turns a resident's federation level (and optionally a band of the issuer's scale)
 into an SD-JWT with header ``typ: dc+sd-jwt`` whose issuer-signed payload carries ``iss``,
 ``iat``, ``exp``, ``vct``, ``cnf.jwk`` (the holder's key), ``status`` (Token Status List
-reference), ``scale`` and ``_sd``. Selectively disclosable: ``level``, the true
-``level_at_least_k`` booleans (``k`` = 1..level) and ``band``. The false booleans are replaced by
-decoy digests, so every attestation of an issuer carries the same number of digests whatever the
-level; ``_sd`` is sorted so order reveals nothing. Batch issuance signs N attestations for N
+reference), ``scale`` and ``_sd`` (``_sd_alg`` is omitted: RFC 9901 section 4.1.1 makes its
+absence mean ``sha-256``). Selectively disclosable: ``level``, the true ``level_at_least_k``
+booleans (``k`` = 2..level; "at least 1" holds for every attested resident, so it carries no
+information and has no slot) and ``band``. The false booleans are replaced by decoy digests, so
+every attestation of an issuer carries the same number of digests whatever the level; ``_sd`` is
+sorted so order reveals nothing. Batch issuance signs N attestations for N
 holder keys with independent salts and status indexes, and ``iat`` is rounded down to the hour,
 so presentations from one batch share nothing a merchant could join on (privacy invariant 3).
 
@@ -26,8 +28,6 @@ from typing import Final
 from protocol.errors import IssuanceError, MalformedError
 from protocol.jose import Signer, jwk_thumbprint, public_key_from_jwk
 from protocol.sdjwt import (
-    SD_ALG,
-    SD_ALG_KEY,
     SD_KEY,
     Disclosure,
     SaltSource,
@@ -48,6 +48,8 @@ DEFAULT_TIME_GRANULARITY: Final = timedelta(hours=1)
 ATTESTATION_TYP: Final = "dc+sd-jwt"
 MIN_LEVEL: Final = 1
 MAX_LEVEL: Final = 5
+#: The lowest ``k`` with a ``level_at_least_k`` slot: "at least 1" is true for every attestation.
+MIN_AT_LEAST: Final = 2
 LEVEL_CLAIM: Final = "level"
 BAND_CLAIM: Final = "band"
 
@@ -62,7 +64,7 @@ def at_least_claim(k: int) -> str:
 
 #: Every claim name an attestation may disclose.
 DISCLOSABLE_CLAIMS: Final = frozenset(
-    {LEVEL_CLAIM, BAND_CLAIM, *(at_least_claim(k) for k in range(MIN_LEVEL, MAX_LEVEL + 1))}
+    {LEVEL_CLAIM, BAND_CLAIM, *(at_least_claim(k) for k in range(MIN_AT_LEAST, MAX_LEVEL + 1))}
 )
 
 
@@ -128,12 +130,12 @@ def build_disclosures(
 ) -> tuple[list[Disclosure], list[str]]:
     """The Disclosures of ``claims`` and the full, sorted ``_sd`` digest list (with decoys).
 
-    Salts are drawn in a fixed order (level, k = 1..5, band) so that an injected deterministic
+    Salts are drawn in a fixed order (level, k = 2..5, band) so that an injected deterministic
     source gives reproducible output.
     """
     disclosures = [make_disclosure(LEVEL_CLAIM, claims.level, salts())]
     digests = [disclosures[0].digest]
-    for k in range(MIN_LEVEL, MAX_LEVEL + 1):
+    for k in range(MIN_AT_LEAST, MAX_LEVEL + 1):
         if k <= claims.level:
             d = make_disclosure(at_least_claim(k), True, salts())
             disclosures.append(d)
@@ -205,7 +207,6 @@ def issue_attestation(
         "cnf": {"jwk": cnf_jwk},
         "status": {"status_list": {"idx": status.idx, "uri": status.uri}},
         "scale": {"id": scale_id, "version": scale_version},
-        SD_ALG_KEY: SD_ALG,
         SD_KEY: digests,
     }
     jwt = sign_jws(signer, header, payload)

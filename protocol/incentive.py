@@ -428,9 +428,8 @@ def decide(
                 en=f"holder's level {shown}, rule level {threshold} "
                 f"({federation_level(threshold).name_en}) or above: {en_verdict}",
             ),
-            ask_for=DisclosureRequest(level_at_least=threshold)
-            if verdict is Eligibility.UNDETERMINED
-            else None,
+            # Undetermined implies threshold > low >= 1, so this never asks for k = 1.
+            ask_for=_at_least(threshold) if verdict is Eligibility.UNDETERMINED else None,
         )
     assert rule.min_score is not None  # noqa: S101 - a rule has exactly one threshold
     threshold_score = rule.min_score
@@ -463,6 +462,11 @@ def _fmt(value: float) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
 
 
+def _at_least(k: int) -> DisclosureRequest:
+    # Every attestation proves level >= 1 by being valid, so k = 1 asks for nothing.
+    return DisclosureRequest() if k <= LOWEST_LEVEL else DisclosureRequest(level_at_least=k)
+
+
 def least_disclosure(
     incentive: Incentive,
     local_scale: Scale,
@@ -473,20 +477,22 @@ def least_disclosure(
     """The least a holder needs to disclose to qualify, or ``None`` when they cannot.
 
     Prefers a single "level at least k" boolean; discloses the band only when the threshold
-    falls inside the holder's own level on the incentive's scale and the band clears it.
+    falls inside the holder's own level on the incentive's scale and the band clears it. A rule
+    that every attested resident meets (level 1, or a score threshold at or below the bottom of
+    level 1) needs no Disclosure at all: the answer is the empty ``DisclosureRequest()``, whose
+    presentation proves only a valid, unrevoked attestation. "Level at least 1" is never asked
+    for; attestations carry no such claim.
     """
     rule = incentive.rule
     if rule.min_level is not None:
-        return (
-            DisclosureRequest(level_at_least=rule.min_level)
-            if holder_level >= rule.min_level
-            else None
-        )
+        if holder_level < rule.min_level:
+            return None
+        return _at_least(rule.min_level)
     assert rule.min_score is not None  # noqa: S101 - a rule has exactly one threshold
     threshold = rule.min_score
     for k in range(LOWEST_LEVEL, holder_level + 1):
         if level_interval(k, local_scale)[0] >= threshold:
-            return DisclosureRequest(level_at_least=k)
+            return _at_least(k)
     if level_interval(holder_level, local_scale)[1] < threshold:
         return None
     if holder_band is None or holder_scale.kind != "score":

@@ -28,6 +28,7 @@ from protocol.attestation import (
     BAND_CLAIM,
     LEVEL_CLAIM,
     MAX_LEVEL,
+    MIN_AT_LEAST,
     MIN_LEVEL,
     at_least_claim,
 )
@@ -55,7 +56,9 @@ class DisclosureRequest:
 
     Attributes:
         level: disclose the exact federation level.
-        level_at_least: disclose the boolean "level is at least k" for this ``k``.
+        level_at_least: disclose the boolean "level is at least k" for this ``k`` (2..5).
+            ``k`` = 1 is met by every valid attestation, so it needs no Disclosure and adds
+            none: the Key Binding over the issuer-signed JWT alone proves it.
         band: disclose the band of the issuer's scale.
     """
 
@@ -76,7 +79,8 @@ class DisclosureRequest:
             k = self.level_at_least
             if type(k) is not int or not MIN_LEVEL <= k <= MAX_LEVEL:
                 raise PresentationRequestError(f"level_at_least must be {MIN_LEVEL}..{MAX_LEVEL}")
-            names.append(at_least_claim(k))
+            if k >= MIN_AT_LEAST:
+                names.append(at_least_claim(k))
         if self.band:
             names.append(BAND_CLAIM)
         return tuple(names)

@@ -42,6 +42,7 @@ from protocol.attestation import (
     BAND_CLAIM,
     LEVEL_CLAIM,
     MAX_LEVEL,
+    MIN_AT_LEAST,
     MIN_LEVEL,
     VCT,
     StatusRef,
@@ -96,7 +97,7 @@ FORBIDDEN_HEADERS: Final = frozenset({"jku", "x5u", "jwk", "x5c"})
 #: Shortest and longest one-way nonce accepted (the holder uses 128 bits -> 22 characters).
 ONE_WAY_NONCE_MIN: Final = 16
 ONE_WAY_NONCE_MAX: Final = 128
-_AT_LEAST_NAMES: Final = tuple((k, at_least_claim(k)) for k in range(MIN_LEVEL, MAX_LEVEL + 1))
+_AT_LEAST_NAMES: Final = tuple((k, at_least_claim(k)) for k in range(MIN_AT_LEAST, MAX_LEVEL + 1))
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from protocol.jose import EDDSA, ES256, KeySigner, jwk_thumbprint
 from protocol.sdjwt import decode_jws, parse_disclosure, split_compact
 from tests.protocol.sdjwt_support import ISSUER, NOW, STATUS_URI, make_world
 
-SIGNED_CLAIMS = {"iss", "iat", "exp", "vct", "cnf", "status", "scale", "_sd_alg", "_sd"}
+SIGNED_CLAIMS = {"iss", "iat", "exp", "vct", "cnf", "status", "scale", "_sd"}
 
 
 def counting_salts() -> Callable[[], bytes]:
@@ -42,7 +42,7 @@ def test_content_and_headers() -> None:
     assert p["cnf"] == {"jwk": w.holder.public_jwk}
     assert p["status"] == {"status_list": {"idx": 7, "uri": STATUS_URI}}
     assert p["scale"] == {"id": "shangding", "version": "2019.1"}
-    assert p["_sd_alg"] == "sha-256"
+    assert "_sd_alg" not in p  # RFC 9901: absent means sha-256
     assert p["iat"] == int(NOW.timestamp())
     assert p["exp"] == int(NOW.timestamp()) + 86400
     assert att.holder_kid == jwk_thumbprint(w.holder.public_jwk)
@@ -51,7 +51,6 @@ def test_content_and_headers() -> None:
     disclosed = {d.name: d.value for d in map(parse_disclosure, parts.disclosures)}
     assert disclosed == {
         "level": 3,
-        "level_at_least_1": True,
         "level_at_least_2": True,
         "level_at_least_3": True,
         "band": [100, 119],
@@ -73,7 +72,7 @@ def test_digest_count_does_not_reveal_the_level(band: tuple[int, int] | None) ->
         sd = jws.payload["_sd"]
         assert isinstance(sd, list)
         counts.add(len(sd))
-    assert counts == {7 if band else 6}
+    assert counts == {6 if band else 5}
 
 
 def test_no_identifying_claims() -> None:

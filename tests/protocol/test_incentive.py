@@ -253,3 +253,21 @@ def test_least_disclosure_is_enough_to_decide() -> None:
     assert request == DisclosureRequest(band=True)
     decision = decide(fitness, scale, visitor("zhengzhou", band=(95, 99)), NOW)
     assert decision.eligibility is Eligibility.ELIGIBLE
+
+
+@pytest.mark.parametrize("kind", ["min_level", "min_score"])
+@pytest.mark.parametrize("level", [1, 3, 5])
+def test_a_rule_everyone_meets_asks_for_nothing(kind: str, level: int) -> None:
+    # "Level at least 1" has no slot in an attestation: a valid presentation already proves it.
+    scale = builtin_scale("qianjiang")
+    doc = catalogue_doc("hangzhou")
+    items = doc["incentives"]
+    assert isinstance(items, list)
+    items[0] = {**items[0], "rule": {kind: 1 if kind == "min_level" else scale.min}}
+    target = parse_catalogue(doc, scale).incentives[0]
+    request = least_disclosure(target, scale, builtin_scale("shangding"), level, None)
+    assert request == DisclosureRequest()
+    assert request.claim_names() == ()
+    decision = decide(target, scale, visitor("zhengzhou"), NOW)
+    assert decision.eligibility is Eligibility.ELIGIBLE
+    assert decision.ask_for is None

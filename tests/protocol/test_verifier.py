@@ -371,6 +371,12 @@ def test_claim_types(patch: dict[str, object]) -> None:
     expect("malformed", w, craft(w, payload=patch))
 
 
+def test_explicit_sha256_sd_alg_is_accepted() -> None:
+    # Issuers omit _sd_alg (RFC 9901: absent means sha-256); an explicit "sha-256" is fine too.
+    w = make_world()
+    assert verify(w, craft(w, payload={"_sd_alg": "sha-256"})).issuer == ISSUER
+
+
 @pytest.mark.parametrize(
     "status",
     [

@@ -304,7 +304,7 @@ def cases() -> Iterator[Case]:
         now=NOW + timedelta(seconds=30),
     )
     yield Case(
-        "level 1 holder: every at-least slot above 1 is a decoy",
+        "level 1 holder: every at-least slot (2..5) is a decoy; at least 1 needs no disclosure",
         honest("v6", DisclosureRequest(level=True, level_at_least=1), claims=CreditClaims(1)),
     )
     yield Case(
@@ -841,7 +841,7 @@ def render_size() -> str:
                     f"KB-JWT header {len(kh)}, KB-JWT payload {len(kp)}, KB-JWT signature "
                     f"{len(ks)}, separators {seps}."
                 )
-        label = "with `band` (7 digests)" if band else "without `band` (6 digests)"
+        label = "with `band` (6 digests)" if band else "without `band` (5 digests)"
         rows.append(f"| {label} | {', '.join(map(str, sizes))} |")
     return "\n".join([*rows, "", parts_row])
 
