@@ -166,7 +166,7 @@ def list_scales(as_json: bool) -> None:
         click.echo(render_table(rows, headers))
         if any(s.provisional for s in scales):
             click.echo(
-                "\n暂定 = 未公开的事实为示例值，节点设立时以官方定义替换。"  # noqa: RUF001
+                "\n暂定 = 未公开的事实为示例值，节点设立时以官方定义替换。"
                 "\nprovisional = unpublished facts are illustrative; replace the file with the "
                 "official definition at node set-up (`huxin scale show ID` says which)."
             )
