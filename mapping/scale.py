@@ -22,6 +22,7 @@ import json
 import math
 import os
 import re
+import reprlib
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -359,8 +360,17 @@ def parse_score(text: str) -> float:
 # -- parsing -------------------------------------------------------------------------------
 
 
+def _brief(value: object) -> str:
+    """A bounded rendering of an offending value: ``repr`` of a deeply nested value would raise
+    ``RecursionError`` and of a huge one would flood the message."""
+    try:
+        return reprlib.repr(value)
+    except (ValueError, RecursionError):  # pragma: no cover - an int beyond the str limit
+        return f"<{type(value).__name__}>"
+
+
 def _field_error(where: str, name: str, wanted: str, got: object) -> ScaleDefinitionError:
-    return ScaleDefinitionError(f"{where}: {name!r} must be {wanted}, got {got!r}")
+    return ScaleDefinitionError(f"{where}: {name!r} must be {wanted}, got {_brief(got)}")
 
 
 def _get_int(obj: Mapping[str, object], name: str, where: str) -> int:
@@ -401,7 +411,7 @@ def _check_fields(
 def _parse_band(obj: object, number: int, scale_id: str) -> Band:
     where = f"scale {scale_id!r} band {number}"
     if not isinstance(obj, Mapping):
-        raise ScaleDefinitionError(f"{where}: must be an object, got {obj!r}")
+        raise ScaleDefinitionError(f"{where}: must be an object, got {_brief(obj)}")
     _check_fields(obj, _BAND_FIELDS, (), where)
     return Band(
         low=_get_int(obj, "low", where),
@@ -421,7 +431,7 @@ def parse_scale(obj: Mapping[str, object]) -> Scale:
             names the offending field or band.
     """
     if not isinstance(obj, Mapping):
-        raise ScaleDefinitionError(f"a scale definition must be a JSON object, got {obj!r}")
+        raise ScaleDefinitionError(f"a scale definition must be a JSON object, got {_brief(obj)}")
     raw_id = obj.get("id")
     where = f"scale {raw_id!r}" if isinstance(raw_id, str) else "scale definition"
     _check_fields(obj, _REQUIRED_FIELDS, _OPTIONAL_FIELDS, where)
@@ -483,6 +493,10 @@ def parse_scale_json(data: bytes | str) -> Scale:
         obj = json.loads(data, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as err:
         raise ScaleFileError(f"scale definition is not valid JSON: {err}") from err
+    except (ValueError, RecursionError) as err:  # an integer over 4,300 digits; deep nesting
+        raise ScaleFileError(
+            "scale definition is not usable JSON (a number over 4,300 digits or nesting too deep)"
+        ) from err
     if not isinstance(obj, dict):
         raise ScaleFileError(
             f"a scale definition must be one JSON object, got {type(obj).__name__}"
