@@ -128,7 +128,7 @@ class Incentive:
             "visitors": self.visitors,
             "valid_from": self.valid_from.isoformat() if self.valid_from else None,
             "valid_until": self.valid_until.isoformat() if self.valid_until else None,
-            "source": self.source,
+            "source": self.source or None,  # parsing reads an absent source as ""
             "provisional": self.provisional,
         }
 
@@ -159,7 +159,7 @@ class Catalogue:
             "city": self.city,
             "scale": self.scale,
             "version": self.version,
-            "source": self.source,
+            "source": self.source or None,  # parsing reads an absent source as ""
             "incentives": [i.to_dict() for i in self.incentives],
         }
 

@@ -46,7 +46,8 @@ _NONZERO_BYTE: Final = re.compile(b"[^\x00]")
 
 def _check_bits(bits: object) -> int:
     if isinstance(bits, bool) or not isinstance(bits, int) or bits not in ALLOWED_BITS:
-        raise MalformedError(f"status list bits must be one of 1, 2, 4, 8, not {bits!r}")
+        shown = bits if isinstance(bits, int) else type(bits).__name__  # no repr of deep values
+        raise MalformedError(f"status list bits must be one of 1, 2, 4, 8, not {shown!r}")
     return bits
 
 

@@ -287,7 +287,7 @@ def verify_status_list_token(
     else:
         if expires_at < issued_at:
             raise MalformedError("status list token exp is before its iat")
-        if now >= expires_at + leeway:
+        if now - leeway >= expires_at:  # not expires_at + leeway: exp may be 9999-12-31
             raise ExpiredError("status list token has expired")
     ttl: timedelta | None = None
     if "ttl" in payload:
@@ -310,6 +310,16 @@ def verify_status_list_token(
         status_list=status_list,
         kid=kid,
     )
+
+
+def _plus(moment: datetime, delta: timedelta, *, ceiling: datetime | None = None) -> datetime:
+    """``moment + delta``, at most ``ceiling``, saturating at the last representable time
+    (a signed ``exp`` of 9999-12-31 or a ``ttl`` of centuries must not overflow)."""
+    try:
+        total = moment + delta
+    except OverflowError:
+        total = datetime.max.replace(tzinfo=UTC)
+    return total if ceiling is None else min(total, ceiling)
 
 
 # --------------------------------------------------------------------------------------------
@@ -481,8 +491,8 @@ class StatusListCache:
             verified=verified,
             token=raw,
             stored_at=now,
-            refresh_at=min(now + (verified.ttl or self._default_ttl), expires_at),
-            serve_until=expires_at + self._leeway,
+            refresh_at=_plus(now, verified.ttl or self._default_ttl, ceiling=expires_at),
+            serve_until=_plus(expires_at, self._leeway),
         )
         with self._lock:
             held = self._entries.get(uri)

@@ -428,7 +428,7 @@ def verify_presentation(
         raise NotYetValidError("attestation iat is in the future")
     if "nbf" in payload and _time(_numeric(payload, "nbf", MissingClaimError)) > limit_future:
         raise NotYetValidError("attestation is not yet valid (nbf)")
-    if exp + leeway <= now:
+    if exp <= now - leeway:  # not exp + leeway: exp may be 9999-12-31, the last datetime
         raise ExpiredError("attestation has expired")
     vct = _string(payload, "vct")
     if vct not in policy.accepted_vcts:
@@ -459,13 +459,17 @@ def verify_presentation(
     if kb.get("sd_hash") != compute_sd_hash(parts.presented_sd_jwt):
         raise KeyBindingInvalidError("KB-JWT sd_hash does not match the presented SD-JWT")
     aud = kb.get("aud")
-    if not isinstance(aud, str) or not hmac.compare_digest(aud.encode(), audience.encode()):
+    # The holder signs the KB-JWT, so aud and nonce may hold lone surrogates ("\ud800" in JSON):
+    # encode with surrogatepass, which cannot fail and never equals a well-formed string.
+    if not isinstance(aud, str) or not hmac.compare_digest(
+        aud.encode("utf-8", "surrogatepass"), audience.encode()
+    ):
         raise WrongAudienceError("KB-JWT aud is not this verifier")
     kb_nonce = kb.get("nonce")
     if not isinstance(kb_nonce, str):
         raise KeyBindingInvalidError("KB-JWT nonce is required")
     if nonce is not None:
-        if not hmac.compare_digest(kb_nonce.encode(), nonce.encode()):
+        if not hmac.compare_digest(kb_nonce.encode("utf-8", "surrogatepass"), nonce.encode()):
             raise WrongNonceError("KB-JWT nonce is not the one issued")
         max_age = policy.key_binding_max_age
     else:
