@@ -413,7 +413,7 @@ class TrustBundle:
             raise InvalidBundleError("'roots' and 'materials' must be lists")
         chain = verify_root_chain(
             pinned_root,
-            [json_bytes(r) for r in roots],
+            [_embedded(r, what="a root in the bundle") for r in roots],
             now=now,
             policy=policy.root,
         )
@@ -424,7 +424,8 @@ class TrustBundle:
             )
         verified: dict[str, MemberMaterial] = {}
         for item in materials:
-            material = verify_material(json_bytes(item), root, now=now, policy=policy)
+            data_item = _embedded(item, what="a member material in the bundle")
+            material = verify_material(data_item, root, now=now, policy=policy)
             if material.city in verified:
                 raise InvalidBundleError(f"the bundle holds two materials of {material.city!r}")
             verified[material.city] = material
@@ -529,6 +530,19 @@ class TrustBundle:
             public_key=key.public_key,
             scale_id=member.scale_id,
         )
+
+
+def _embedded(item: object, *, what: str) -> bytes:
+    """Re-serialise a signed document embedded in the bundle, for verification as a file.
+
+    Raises:
+        BadFileError: it holds what JSON text cannot carry back: a lone surrogate (``"\ud800"``
+            parses but cannot be UTF-8 encoded) or a number that parsed as infinite (``1e999``).
+    """
+    try:
+        return json_bytes(item)
+    except (ValueError, RecursionError) as err:  # UnicodeEncodeError is a ValueError
+        raise BadFileError(f"{what} holds a value that cannot be JSON text") from err
 
 
 def _object(data: bytes, *, what: str) -> dict[str, object]:

@@ -189,7 +189,11 @@ def load_certificate(data: bytes | str, *, what: str = "certificate") -> x509.Ce
     try:
         cert = x509.load_pem_x509_certificate(raw)
         key = cert.public_key()
-    except ValueError as err:
+        # cryptography parses names, extensions and times lazily; parse every field the chain
+        # checks use now, so a damaged certificate fails here and not with a ValueError later.
+        _ = (cert.subject, cert.issuer, cert.extensions, cert.not_valid_before_utc)
+        _ = (cert.not_valid_after_utc, cert.serial_number, cert.signature_hash_algorithm)
+    except (ValueError, x509.InvalidVersion) as err:
         raise BadFileError(f"{what} is damaged or truncated PEM") from err
     except UnsupportedAlgorithm as err:
         raise WrongKeyTypeError(f"{what} certifies a key of an unsupported algorithm") from err
@@ -245,7 +249,8 @@ def parse_key_jwk(obj: object, *, what: str = "JWK") -> tuple[Jwk, PublicKey]:
     kty = obj.get("kty")
     allowed = _JWK_MEMBERS.get(kty) if isinstance(kty, str) else None
     if allowed is None:
-        raise WrongKeyTypeError(f"{what} has kty {kty!r}; huxin uses EC P-256 or OKP Ed25519")
+        shown = kty if isinstance(kty, str) else type(kty).__name__  # no repr of deep values
+        raise WrongKeyTypeError(f"{what} has kty {shown!r}; huxin uses EC P-256 or OKP Ed25519")
     extra = set(obj) - allowed
     if extra:
         raise BadFileError(f"{what} has unknown members {sorted(extra)}")
