@@ -13,7 +13,8 @@ Registered with the benchmark harness as ``fuzz`` too (``python -m bench fuzz``)
 full benchmark table says the fuzzers still run clean.
 
 What it deliberately does not do: fuzz the node's HTTP API (schemathesis does, against a live
-node), or keep a corpus between runs (the seed makes a run reproducible).
+node), or keep a corpus between runs. The seed fixes the sequence of mutations; keys and ECDSA
+signatures are fresh each run, so two runs with one seed differ in the exact bytes they try.
 """
 
 from __future__ import annotations
