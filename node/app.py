@@ -16,13 +16,15 @@ What it deliberately does not do: business logic (``node.imports``, ``node.issua
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
+import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,16 +33,19 @@ from certs.errors import CertsError
 from mapping.errors import MappingError
 from mapping.scale import Scale, builtin_scale, load_scale_file
 from node import appkeys
-from node.api import attestations, office, public, residents, scores, verify
+from node.api import attestations, federation, office, public, residents, scores, verify
 from node.auth import Role, authenticate
+from node.catalogue import IncentiveCatalogue
 from node.config import NodeConfig
 from node.db import create_engine
 from node.errors import ForbiddenError, NodeError
+from node.federation import Federation
 from node.imports import RecordValidator
 from node.issuance import Issuer
 from node.keystore import NodeKeys, load_keys
 from node.metrics import Metrics
 from node.status import StatusPublisher
+from node.sync import OwnMaterial, Sleep, Syncer, SyncStore, restore
 from protocol.errors import ProtocolError, UnavailableError
 from protocol.replay import MemoryReplayCache
 
@@ -69,8 +74,10 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/.well-known/huxin-node", public.metadata, None, "metadata"),
     Route("GET", "/.well-known/jwks.json", public.jwks, None, "jwks"),
     Route("GET", "/scale", public.scale, None, "scale"),
-    Route("GET", "/incentives", public.incentives, None, "incentives"),
-    Route("GET", "/federation/root", public.federation_root, None, "federation_root"),
+    Route("GET", "/incentives", federation.incentives, None, "incentives"),
+    Route("GET", "/federation/root", federation.federation_root, None, "federation_root"),
+    Route("GET", "/federation/material", federation.material, None, "federation_material"),
+    Route("GET", "/federation/bundle", federation.bundle, None, "federation_bundle"),
     Route("GET", "/status/{list_id}", public.status_list, None, "status_list"),
     Route("GET", "/healthz", public.healthz, None, "healthz"),
     Route("GET", "/readyz", public.readyz, None, "readyz"),
@@ -87,6 +94,8 @@ ROUTES: Final[tuple[Route, ...]] = (
         "objections_resolve",
     ),
     Route("GET", "/v1/audit/verify", office.audit_verify, OFFICE, "audit_verify"),
+    Route("PUT", "/v1/incentives", federation.replace_incentives, OFFICE, "incentives_replace"),
+    Route("POST", "/v1/federation/roots", federation.submit_root, OFFICE, "federation_root_submit"),
     # The city app, acting for a signed-in resident.
     Route("POST", "/v1/attestations", attestations.request_batch, APP, "attestations_issue"),
     Route("POST", "/v1/residents/me", residents.me, APP, "residents_me"),
@@ -210,6 +219,26 @@ def load_scale(config: NodeConfig) -> Scale:
     return builtin_scale(config.scale_id)
 
 
+def _load_federation(config: NodeConfig, store: SyncStore, now: datetime) -> Federation | None:
+    """The federation from the pinned root file and the stored copies; ``None`` without a root.
+
+    Raises:
+        CertsError: the pinned root file does not verify.
+    """
+    try:
+        pinned = config.federation_root_file.read_bytes()
+    except FileNotFoundError:
+        return None
+    fed = Federation(
+        pinned,
+        city=config.city,
+        issuer=config.issuer,
+        material_max_age=config.material_max_age,
+    )
+    restore(fed, store, now)
+    return fed
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -219,6 +248,7 @@ def create_app(
     *,
     clock: Callable[[], datetime] = _utc_now,
     keys: NodeKeys | None = None,
+    sleep: Sleep = asyncio.sleep,
 ) -> web.Application:
     """Build the node application.
 
@@ -226,6 +256,7 @@ def create_app(
         config: the validated configuration.
         clock: the time source (tests pass a fixed clock).
         keys: already loaded keys (tests); default: loaded from the data directory at start-up.
+        sleep: how the sync loop and its retries wait (tests pass one that does not).
     """
     app = web.Application(
         client_max_size=config.client_max_size,
@@ -263,9 +294,54 @@ def create_app(
             publisher=publisher,
             slots=asyncio.Semaphore(max(1, config.pool_size - 1)),
         )
+        catalogue = IncentiveCatalogue(config.incentives_file, scale, config.city)
+        catalogue.load()
+        app[appkeys.CATALOGUE] = catalogue
+        store = SyncStore(config.sync_dir)
+        own = OwnMaterial(
+            config=config,
+            keys=node_keys,
+            scale=scale,
+            catalogue=catalogue,
+            publisher=publisher,
+            store=store,
+        )
+        app[appkeys.OWN_MATERIAL] = own
+        fed = _load_federation(config, store, clock())
+        app[appkeys.FEDERATION] = fed
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=32),
+            timeout=aiohttp.ClientTimeout(total=config.sync_timeout.total_seconds()),
+            headers={"User-Agent": "huxin-node-sync"},
+        )
+        syncer = None
+        if fed is not None:
+            syncer = Syncer(
+                config=config,
+                federation=fed,
+                own=own,
+                store=store,
+                session=session,
+                metrics=app[appkeys.METRICS],
+                clock=clock,
+                sleep=sleep,
+            )
+            try:
+                await syncer.refresh_own(clock())
+            except (SQLAlchemyError, OSError):
+                log.warning("could not sign our material at start-up; the first round will")
+        app[appkeys.SYNCER] = syncer
+        task = None
+        if syncer is not None and config.sync_interval > timedelta(0):
+            task = asyncio.create_task(syncer.run_forever(config.sync_interval))
         try:
             yield
         finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await session.close()
             await engine.dispose()
 
     app.cleanup_ctx.append(resources)

@@ -17,12 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mapping.scale import Scale
 from node.auth import Principal
+from node.catalogue import IncentiveCatalogue
 from node.config import NodeConfig
+from node.federation import Federation
 from node.imports import RecordValidator
 from node.issuance import Issuer
 from node.keystore import NodeKeys
 from node.metrics import Metrics
 from node.status import StatusPublisher
+from node.sync import OwnMaterial, Syncer
 from protocol.replay import MemoryReplayCache
 
 CONFIG: Final = web.AppKey("config", NodeConfig)
@@ -36,6 +39,11 @@ VALIDATOR: Final = web.AppKey("validator", RecordValidator)
 REPLAY: Final = web.AppKey("replay", MemoryReplayCache)
 REGISTRY: Final = web.AppKey("registry", CollectorRegistry)
 METRICS: Final = web.AppKey("metrics", Metrics)
+CATALOGUE: Final = web.AppKey("catalogue", IncentiveCatalogue)
+OWN_MATERIAL: Final = web.AppKey("own_material", OwnMaterial)
+#: The federation view and its syncer; ``None`` when no federation root is pinned.
+FEDERATION: Final[web.AppKey[Federation | None]] = web.AppKey("federation")
+SYNCER: Final[web.AppKey[Syncer | None]] = web.AppKey("syncer")
 
 #: The authenticated caller of the current request (absent on public routes).
 PRINCIPAL: Final = web.RequestKey("principal", Principal)

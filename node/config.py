@@ -75,7 +75,15 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting("status", "ttl_seconds", int, 300, "status list `ttl`: how long caches keep it"),
     Setting("status", "lifetime_seconds", int, 24 * 3600, "status list token `exp` - `iat`"),
     Setting("incentives", "file", str, "incentives.json", "the city's incentive catalogue"),
-    Setting("federation", "root_file", str, "federation-root.json", "federation root (JWS)"),
+    Setting("federation", "root_file", str, "federation-root.json", "pinned federation root"),
+    Setting("sync", "dir", str, "federation-cache", "last good copies of peers' material"),
+    Setting("sync", "interval_seconds", int, 60, "seconds between sync rounds; 0: no loop"),
+    Setting("sync", "timeout_ms", int, 5000, "total time one peer request may take"),
+    Setting("sync", "max_bytes", int, 4 * 1024 * 1024, "largest peer response accepted"),
+    Setting("sync", "attempts", int, 3, "tries per request (transport errors, 5xx)"),
+    Setting("sync", "backoff_ms", int, 500, "first retry delay (exponential, jittered)"),
+    Setting("sync", "max_backoff_ms", int, 10_000, "longest retry delay"),
+    Setting("sync", "material_max_age_seconds", int, 7 * 86400, "use a peer's copy this long"),
     Setting("log", "level", str, "INFO", "log level (DEBUG, INFO, WARNING, ERROR)"),
 )
 
@@ -106,6 +114,14 @@ class NodeConfig:
     status_lifetime: timedelta
     incentives_file: Path
     federation_root_file: Path
+    sync_dir: Path
+    sync_interval: timedelta
+    sync_timeout: timedelta
+    sync_max_bytes: int
+    sync_attempts: int
+    sync_backoff: timedelta
+    sync_max_backoff: timedelta
+    material_max_age: timedelta
     log_level: str
 
     @property
@@ -226,6 +242,14 @@ def load_config(data_dir: str | Path, env: Mapping[str, str] | None = None) -> N
         status_lifetime=timedelta(seconds=i("status", "lifetime_seconds", 60)),
         incentives_file=path("incentives", "file"),
         federation_root_file=path("federation", "root_file"),
+        sync_dir=path("sync", "dir"),
+        sync_interval=timedelta(seconds=i("sync", "interval_seconds", 0)),
+        sync_timeout=timedelta(milliseconds=i("sync", "timeout_ms", 1)),
+        sync_max_bytes=i("sync", "max_bytes", 1024),
+        sync_attempts=i("sync", "attempts", 1),
+        sync_backoff=timedelta(milliseconds=i("sync", "backoff_ms", 0)),
+        sync_max_backoff=timedelta(milliseconds=i("sync", "max_backoff_ms", 0)),
+        material_max_age=timedelta(seconds=i("sync", "material_max_age_seconds", 60)),
         log_level=level,
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,12 @@ class Metrics:
     attestations: Counter
     revocations: Counter
     score_records: Counter
+    sync_rounds: Counter
+    sync_errors: Counter
+    peer_up: Gauge
+    peer_last_success: Gauge
+    peer_age: Gauge
+    root_version: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -46,5 +52,35 @@ class Metrics:
             ),
             score_records=Counter(
                 "huxin_score_records", "Score records received", registry=registry
+            ),
+            sync_rounds=Counter("huxin_sync_rounds", "Peer sync rounds run", registry=registry),
+            sync_errors=Counter(
+                "huxin_sync_errors",
+                "Failed peer fetches or verifications by peer city and error code",
+                ["peer", "code"],
+                registry=registry,
+            ),
+            peer_up=Gauge(
+                "huxin_sync_peer_up",
+                "1 when the last sync round with the peer succeeded, else 0",
+                ["peer"],
+                registry=registry,
+            ),
+            peer_last_success=Gauge(
+                "huxin_sync_peer_last_success_timestamp_seconds",
+                "Unix time of the last successful sync round with the peer (0: never)",
+                ["peer"],
+                registry=registry,
+            ),
+            peer_age=Gauge(
+                "huxin_sync_peer_material_age_seconds",
+                "Age of the peer's material the node holds (-1: none)",
+                ["peer"],
+                registry=registry,
+            ),
+            root_version=Gauge(
+                "huxin_federation_root_version",
+                "Version of the newest trusted federation root (0: none)",
+                registry=registry,
             ),
         )

@@ -1,9 +1,10 @@
 """Public federation material and operations endpoints: no credential needed.
 
 What it does: node metadata (``/.well-known/huxin-node``), the JWK Set with certificate chain,
-the scale definition, the incentive catalogue and federation root as published files, status
-list tokens with ETag caching, and ``/healthz``, ``/readyz``, ``/metrics``. What it deliberately
-does not do: serve anything about a resident.
+the scale definition, status list tokens with ETag caching, and ``/healthz``, ``/readyz``
+(ready, degraded or not ready, with every peer's sync state), ``/metrics``. Federation material
+and the incentive catalogue are ``node.api.federation``. What it deliberately does not do: serve
+anything about a resident.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from certs.errors import CertsError
 from node import appkeys
 from node.db import schema_is_current
-from node.errors import BadRequestError, NotFoundError
+from node.errors import BadRequestError
 from protocol.jose import SUPPORTED_ALGORITHMS
 
 STATUS_LIST_MEDIA_TYPE = "application/statuslist+jwt"
@@ -39,6 +41,8 @@ async def metadata(request: web.Request) -> web.Response:
             "algorithms": sorted(SUPPORTED_ALGORITHMS),
             "incentives_uri": f"{base}/incentives",
             "federation_root_uri": f"{base}/federation/root",
+            "federation_material_uri": f"{base}/federation/material",
+            "federation_bundle_uri": f"{base}/federation/bundle",
             "status_lists": [publisher.uri(i) for i in await publisher.list_ids()],
             "attestation_lifetime_seconds": int(cfg.attestation_lifetime.total_seconds()),
         }
@@ -53,26 +57,6 @@ async def jwks(request: web.Request) -> web.Response:
 async def scale(request: web.Request) -> web.Response:
     """``GET /scale``: the city's scale definition (the data-file schema)."""
     return web.json_response(request.app[appkeys.SCALE].to_dict())
-
-
-def _published_file(request: web.Request, path_key: str) -> web.Response:
-    cfg = request.app[appkeys.CONFIG]
-    path = cfg.incentives_file if path_key == "incentives" else cfg.federation_root_file
-    try:
-        body = path.read_bytes()
-    except FileNotFoundError:
-        raise NotFoundError(f"this node publishes no {path_key} yet") from None
-    return web.Response(body=body, content_type="application/json")
-
-
-async def incentives(request: web.Request) -> web.Response:
-    """``GET /incentives``: the city's 信易+ incentive catalogue, as published."""
-    return _published_file(request, "incentives")
-
-
-async def federation_root(request: web.Request) -> web.Response:
-    """``GET /federation/root``: the federation root document this node holds."""
-    return _published_file(request, "federation root")
 
 
 async def status_list(request: web.Request) -> web.StreamResponse:
@@ -96,8 +80,16 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """``GET /readyz``: the database answers at the current schema; the key is certified."""
+    """``GET /readyz``: ready, degraded or not ready (``docs/operator.md`` section 4.1).
+
+    Not ready (503): the database does not answer or is not at the newest schema, or the pinned
+    federation root has expired beyond its grace period. Degraded (200): no federation root is
+    pinned, or a peer's last sync failed, or a member's material is missing or too old -- the
+    node still serves its own residents and verifies what it can, so a peer's outage never takes
+    it out of a load balancer.
+    """
     app = request.app
+    now = app[appkeys.CLOCK]()
     checks: dict[str, bool] = {}
     try:
         async with app[appkeys.ENGINE].connect() as conn:
@@ -107,15 +99,44 @@ async def readyz(request: web.Request) -> web.Response:
     except (SQLAlchemyError, OSError):
         checks["database"] = checks["schema"] = False
     checks["certificate"] = bool(app[appkeys.KEYS].chain)
-    ready = checks["database"] and checks["schema"]
+    fed = app[appkeys.FEDERATION]
+    federation: dict[str, object] = {"configured": fed is not None}
+    degraded = fed is None
+    root_ok = True
+    if fed is not None:
+        try:
+            warnings = fed.root_warnings(now)
+        except CertsError as err:
+            warnings, root_ok = (str(err),), False
+        peers = fed.report(now)
+        checks["material"] = app[appkeys.OWN_MATERIAL].data is not None
+        degraded = (
+            degraded
+            or bool(warnings)
+            or not checks["material"]
+            or any(p["state"] != "ok" for p in peers.values() if isinstance(p, dict))
+        )
+        federation.update(
+            {
+                "root_version": fed.root.version,
+                "root_warnings": list(warnings),
+                "peers": peers,
+            }
+        )
+    checks["federation_root"] = root_ok
+    ready = checks["database"] and checks["schema"] and root_ok
+    state = "not_ready" if not ready else "degraded" if degraded else "ready"
     return web.json_response(
-        {"status": "ready" if ready else "not_ready", "checks": checks},
+        {"status": state, "checks": checks, "federation": federation},
         status=200 if ready else 503,
     )
 
 
 async def metrics(request: web.Request) -> web.Response:
     """``GET /metrics``: Prometheus text exposition."""
+    syncer = request.app[appkeys.SYNCER]
+    if syncer is not None:
+        syncer.observe(request.app[appkeys.CLOCK]())
     body = generate_latest(request.app[appkeys.REGISTRY])
     resp = web.Response(body=body)
     resp.headers["Content-Type"] = CONTENT_TYPE_LATEST

@@ -1,46 +1,100 @@
 """Online verification for merchants (``merchant`` role): POST a presentation, get the verdict.
 
-What it does: runs ``protocol.verifier.verify_presentation`` against this node's own signing
-key and status lists (issue 6 swaps in the federation trust bundle) and answers with the
-verdict: ``valid`` and what was disclosed, or ``valid: false`` with the protocol's error code.
-What it deliberately does not do: decide incentive eligibility, or log the presentation.
+What it does: runs ``protocol.verifier.verify_presentation`` against this node's own keys
+(current and previous) and, for every other member, the federation material the node synced and
+verified (``node.federation``), with this node's own status lists and the cached, verified
+status lists of every member. With ``incentive: "CITY/ID"`` it also decides eligibility three
+ways with ``protocol.incentive.decide`` (the visitor's disclosure mapped onto the incentive
+city's scale) and explains the decision in Chinese and English. An invalid presentation is an
+answer (``valid: false`` with the protocol's error code), not an HTTP error.
+
+What it deliberately does not do: any check of its own, or log the presentation.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from mapping.scale import Scale
 from node import appkeys
 from node.api._body import json_object, only, optional_string, string
-from protocol.errors import ProtocolError
+from node.federation import CombinedStatus, FederationUnavailableError, OwnKeys
+from node.merchant import error_text, split_ref
+from protocol.errors import MalformedError, ProtocolError
+from protocol.incentive import Disclosed, Incentive, UnknownIncentiveError, decide, parse_catalogue
 from protocol.jose import algorithm_for_key
-from protocol.keys import StaticKeyResolver, TrustedKey
+from protocol.keys import TrustedKey
 from protocol.verifier import VerifierPolicy, verify_presentation
 
 MAX_PRESENTATION = VerifierPolicy().max_presentation_bytes
 
 
+def _incentive(request: web.Request, ref: str) -> tuple[Incentive, Scale]:
+    """The incentive ``CITY/ID`` and its city's scale, from our catalogue or a member's."""
+    app = request.app
+    cfg = app[appkeys.CONFIG]
+    city, ident = split_ref(ref)
+    if city == cfg.city:
+        catalogue = app[appkeys.CATALOGUE].catalogue
+        if catalogue is None:
+            raise UnknownIncentiveError(f"{city} publishes no incentive catalogue")
+        return catalogue.get(ident), app[appkeys.SCALE]
+    fed = app[appkeys.FEDERATION]
+    if fed is None:
+        raise FederationUnavailableError("this node has no federation root pinned")
+    now = app[appkeys.CLOCK]()
+    scale = fed.scale(city, now)
+    return parse_catalogue(fed.incentives(city, now), scale).get(ident), scale
+
+
+def _holder_scale(request: web.Request, city: str) -> Scale:
+    app = request.app
+    if city == app[appkeys.CONFIG].city:
+        return app[appkeys.SCALE]
+    fed = app[appkeys.FEDERATION]
+    if fed is None:  # pragma: no cover - a foreign issuer cannot verify without a federation
+        raise FederationUnavailableError("this node has no federation root pinned")
+    return fed.scale(city, app[appkeys.CLOCK]())
+
+
+def _own_keys(request: web.Request) -> list[TrustedKey]:
+    app = request.app
+    cfg, keys, scale = app[appkeys.CONFIG], app[appkeys.KEYS], app[appkeys.SCALE]
+    current = TrustedKey(
+        issuer=cfg.issuer,
+        city=cfg.city,
+        kid=keys.signer.kid,
+        alg=algorithm_for_key(keys.signer.public_key),
+        public_key=keys.signer.public_key,
+        scale_id=scale.id,
+    )
+    return [current, *app[appkeys.OWN_MATERIAL].previous_keys(app[appkeys.CLOCK]())]
+
+
+def _invalid(code: str, message: str, ref: str | None) -> web.Response:
+    body: dict[str, object] = {"valid": False, "error": code, "message": message}
+    if ref is not None:
+        body.update(
+            {"incentive": ref, "eligibility": None, "explanation": error_text(code).to_dict()}
+        )
+    return web.json_response(body)
+
+
 async def verify(request: web.Request) -> web.Response:
-    """``POST /v1/verify``: ``{presentation, audience, nonce?}``."""
+    """``POST /v1/verify``: ``{presentation, audience, nonce?, incentive?}``."""
     app = request.app
     obj = await json_object(request)
-    only(obj, "presentation", "audience", "nonce")
+    only(obj, "presentation", "audience", "nonce", "incentive")
     presentation = string(obj, "presentation", max_len=MAX_PRESENTATION)
     audience = string(obj, "audience", max_len=256)
     nonce = optional_string(obj, "nonce", max_len=256)
-    cfg, keys, scale = app[appkeys.CONFIG], app[appkeys.KEYS], app[appkeys.SCALE]
+    ref = optional_string(obj, "incentive", max_len=200)
+    incentive = _incentive(request, ref) if ref is not None else None
     now = app[appkeys.CLOCK]()
-    resolver = StaticKeyResolver(
-        [
-            TrustedKey(
-                issuer=cfg.issuer,
-                city=cfg.city,
-                kid=keys.signer.kid,
-                alg=algorithm_for_key(keys.signer.public_key),
-                public_key=keys.signer.public_key,
-                scale_id=scale.id,
-            )
-        ]
+    fed = app[appkeys.FEDERATION]
+    resolver = OwnKeys(_own_keys(request), fed.keys if fed is not None else None)
+    status = CombinedStatus(
+        await app[appkeys.PUBLISHER].source(now), fed.status if fed is not None else None
     )
     try:
         verified = verify_presentation(
@@ -48,22 +102,46 @@ async def verify(request: web.Request) -> web.Response:
             keys=resolver,
             audience=audience,
             nonce=nonce,
-            status=await app[appkeys.PUBLISHER].source(now),
+            status=status,
             now=now,
             replay=app[appkeys.REPLAY],
         )
     except ProtocolError as err:
-        return web.json_response({"valid": False, "error": err.code, "message": err.message})
-    return web.json_response(
-        {
-            "valid": True,
-            "error": None,
-            "issuer": verified.issuer,
-            "city": verified.city,
-            "scale": {"id": verified.scale_id, "version": verified.scale_version},
-            "level": verified.level,
-            "level_at_least": sorted(verified.level_at_least),
-            "band": list(verified.band) if verified.band else None,
-            "expires_at": int(verified.expires_at.timestamp()),
-        }
-    )
+        return _invalid(err.code, err.message, ref)
+    body: dict[str, object] = {
+        "valid": True,
+        "error": None,
+        "issuer": verified.issuer,
+        "city": verified.city,
+        "scale": {"id": verified.scale_id, "version": verified.scale_version},
+        "level": verified.level,
+        "level_at_least": sorted(verified.level_at_least),
+        "band": list(verified.band) if verified.band else None,
+        "expires_at": int(verified.expires_at.timestamp()),
+    }
+    if incentive is not None:
+        rule, local_scale = incentive
+        holder_scale = _holder_scale(request, verified.city)
+        band = verified.band if verified.scale_id == holder_scale.id else None
+        disclosed = Disclosed(
+            city=verified.city,
+            scale=holder_scale,
+            level=verified.level,
+            level_at_least=verified.level_at_least,
+            band=band,
+        )
+        try:
+            decision = decide(rule, local_scale, disclosed, now)
+        except MalformedError as err:
+            return _invalid(err.code, err.message, ref)
+        ask = decision.ask_for
+        body.update(
+            {
+                "incentive": rule.ref,
+                **decision.to_dict(),
+                "ask_for": None
+                if ask is None
+                else {"level": ask.level, "level_at_least": ask.level_at_least, "band": ask.band},
+            }
+        )
+    return web.json_response(body)

@@ -193,6 +193,9 @@ _BAD: list[tuple[str, Any, str, int, str]] = [
     ("verify", {"presentation": "x" * 9000, "audience": "a"}, "", 400, "bad_request"),
     ("verify", {"presentation": "p", "audience": "a", "nonce": 3}, "", 400, "bad_request"),
     ("status_list", None, "", 404, "not_found"),
+    ("incentives_replace", {"city": "zhengzhou"}, "", 422, "bad_catalogue"),
+    ("incentives_replace", "[1]", "application/json", 400, "bad_request"),
+    ("federation_root_submit", "{}", "application/json", 503, "federation_unavailable"),
 ]
 _ROLE_OF = {r.name: r for r in ROUTES}
 
