@@ -243,7 +243,7 @@ class Story:
             raise DemoError(f"zhengzhou: /v1/residents/me answered {status}: {me}")
         self.say(
             f"   本人App可见（唯一例外）/ only the resident's own app sees: "
-            f"商鼎分 score {me.get('score')}, 等级 level {me.get('level')}"
+            f"商鼎分 score {_number(me.get('score'))}, 等级 level {me.get('level')}"
         )
         self.say(f"   $ huxin wallet fetch --node {c.url} ...")
         self.say(f"     {self.fetch('zhengzhou')}")
@@ -380,3 +380,9 @@ class Story:
             "   发往他方的响应中没有身份证号、姓名或精确分数 / no national ID, name or exact "
             "score in any of them"
         )
+
+
+def _number(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
