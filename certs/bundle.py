@@ -12,14 +12,15 @@ What it does:
   (:func:`certs.root.verify_root_chain`), then each member's material: the city is a member of
   the newest root, every key's certificate chains to **that city's** CA in the root and suits
   attestation signing, every JWK is the certified key, the material's signature is by one of
-  its keys whose certificate was valid when it signed, and the scale parses
-  (:func:`mapping.scale.parse_scale`) and is the member's.
+  its keys whose certificate was valid when it signed, the scale parses
+  (:func:`mapping.scale.parse_scale`) and is the member's, and the incentive catalogue, unless
+  empty, parses (:func:`protocol.incentive.parse_catalogue`) on that scale and is the city's.
 * :class:`TrustBundle` is a :class:`protocol.keys.KeyResolver`: ``resolve(iss, kid, now)`` trusts
   a key only if ``iss`` is a member's issuer, the key is in that member's material and its
   certificate (and the city CA) are valid at ``now``, and the root is not frozen at ``now``.
 
 What it deliberately does not do: fetch material or status lists, read files or the clock, or
-interpret incentive catalogues (a later issue validates them).
+decide incentive eligibility (``protocol.incentive``).
 """
 
 from __future__ import annotations
@@ -64,10 +65,12 @@ from mapping.scale import Scale, parse_scale
 from protocol.errors import (
     AlgorithmNotAllowedError,
     MalformedError,
+    ProtocolError,
     UnknownKeyError,
     UntrustedIssuerError,
 )
 from protocol.errors import BadSignatureError as JoseBadSignatureError
+from protocol.incentive import parse_catalogue
 from protocol.jose import (
     SUPPORTED_ALGORITHMS,
     PublicKey,
@@ -178,7 +181,8 @@ def sign_material(
         city: the city id.
         attestation_keys: ``(public key, node certificate)`` pairs the city publishes.
         scale: the city's scale definition.
-        incentives: the city's incentive catalogue (a JSON object, published as is).
+        incentives: the city's incentive catalogue (a JSON object, published as is; ``{}``
+            for none).
         status_lists: URIs of the city's status lists.
         now: the ``issued_at`` time.
 
@@ -246,7 +250,8 @@ def verify_material(
         BadSignatureError: the material's signature is not by one of its keys, or is invalid.
         ExpiredError: the signing key's certificate had expired when it signed.
         NotYetValidError: ``issued_at`` lies in the future.
-        InvalidBundleError: bad fields, a scale that is not the member's, bad URIs.
+        InvalidBundleError: bad fields, a scale that is not the member's, an incentive catalogue
+            that does not parse or is another city's, bad URIs.
     """
     jws = parse(
         data,
@@ -303,6 +308,15 @@ def verify_material(
     incentives = obj["incentives"]
     if not isinstance(incentives, dict):
         raise InvalidBundleError(f"the incentive catalogue of {city!r} is not an object")
+    if incentives:  # an empty object: the city publishes no catalogue
+        try:
+            catalogue = parse_catalogue(incentives, scale)
+        except ProtocolError as err:
+            raise InvalidBundleError(f"the incentive catalogue of {city!r}: {err}") from err
+        if catalogue.city != city:
+            raise InvalidBundleError(
+                f"{city!r} publishes the incentive catalogue of {catalogue.city!r}"
+            )
     uris = obj["status_lists"]
     if not isinstance(uris, list) or len(uris) > policy.max_status_lists:
         raise InvalidBundleError(f"the status lists of {city!r} must be a short list of URIs")

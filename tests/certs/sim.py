@@ -98,7 +98,12 @@ class City:
             city=self.city,
             attestation_keys=[(k.public_key, c) for k, c in pairs],
             scale=builtin_scale(self.scale_id),
-            incentives={"items": []},
+            incentives={
+                "city": self.city,
+                "scale": self.scale_id,
+                "version": "1",
+                "incentives": [],
+            },
             status_lists=[f"{self.issuer}/status/1"],
             now=now,
         )

@@ -68,7 +68,12 @@ def test_build_load_and_resolve(fed: Federation, v1: bytes) -> None:
     assert key.alg == "ES256"
     assert key.scale_id == "qianjiang"
     assert bundle.scale("fuzhou").id == "jasmine"
-    assert bundle.incentives("wuhan") == {"items": []}
+    assert bundle.incentives("wuhan") == {
+        "city": "wuhan",
+        "scale": "wuhan",
+        "version": "1",
+        "incentives": [],
+    }
     assert bundle.status_list_uris("nanjing") == ("https://nanjing.huxin.example/status/1",)
     assert [m.city for m in bundle.members] == list(ALL)
     assert bundle.member("zhengzhou").name_zh == "郑州"
@@ -301,3 +306,29 @@ def test_a_merchant_verifies_a_visitor_with_the_bundle(fed: Federation, v1: byte
             status=statuses,
             now=NOW,
         )
+
+
+@pytest.mark.parametrize(
+    ("catalogue", "match"),
+    [
+        ({"items": []}, "unknown fields"),
+        ({"city": "zhengzhou", "scale": "qianjiang", "version": "1", "incentives": []}, "scale"),
+        ({"city": "hangzhou", "scale": "shangding", "version": "1", "incentives": []}, "hangzhou"),
+    ],
+)
+def test_incentive_catalogue_must_parse_and_be_the_members(
+    fed: Federation, v1: bytes, catalogue: dict[str, object], match: str
+) -> None:
+    city = fed["zhengzhou"]
+    data = sign_material(
+        city.node,
+        federation=fed.federation,
+        city="zhengzhou",
+        attestation_keys=[(city.node.public_key, city.node_cert)],
+        scale=builtin_scale("shangding"),
+        incentives=catalogue,
+        status_lists=[],
+        now=NOW,
+    )
+    with pytest.raises(InvalidBundleError, match=match):
+        verify_material(data, _root(v1), now=NOW)
