@@ -17,17 +17,14 @@ import binascii
 import functools
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-    encode_dss_signature,
-)
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from protocol.errors import AlgorithmNotAllowedError, BadSignatureError, MalformedError
 
@@ -46,6 +43,9 @@ _P256_COORD_LEN: Final = 32
 _ED25519_LEN: Final = 32
 _ES256_SIG_LEN: Final = 64
 _ECDSA_SHA256: Final = ec.ECDSA(hashes.SHA256())
+_P256: Final = ec.SECP256R1()
+#: Padding that completes a base64 text of length ``n`` to a multiple of 4, by ``n % 4``.
+_PADDING: Final = (b"", b"", b"==", b"=")
 _B64U_CHARS: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 #: ``bytes.translate`` table mapping the URL-safe alphabet onto the standard one.
 _B64U_TO_STD: Final = bytes.maketrans(b"-_", b"+/")
@@ -70,10 +70,11 @@ def b64u_decode(text: str | bytes, *, what: str = "value") -> bytes:
     """
     raw = text.encode("ascii", "replace") if isinstance(text, str) else text
     # translate(None, delete) leaves only characters outside the alphabet (C speed).
-    if raw.translate(None, _B64U_CHARS) or len(raw) % 4 == 1:
+    rest = len(raw) & 3
+    if rest == 1 or raw.translate(None, _B64U_CHARS):
         raise MalformedError(f"{what} is not unpadded base64url")
     try:
-        return binascii.a2b_base64(raw.translate(_B64U_TO_STD) + b"=" * (-len(raw) % 4))
+        return binascii.a2b_base64(raw.translate(_B64U_TO_STD) + _PADDING[rest])
     except (binascii.Error, ValueError) as err:  # pragma: no cover - alphabet checked above
         raise MalformedError(f"{what} is not base64url") from err
 
@@ -106,6 +107,11 @@ def _no_constants(name: str) -> object:
 _DECODER: Final = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
 
 
+#: The decoder's C scanner (``scan_once(text, index) -> (value, end)``, stdlib ``json``).
+_SCAN: Final[Callable[[str, int], tuple[object, int]]] = _DECODER.scan_once  # type: ignore[attr-defined]
+_CONTAINER_STARTS: Final = ("{", "[")
+
+
 def parse_json(data: bytes | str, *, what: str = "JSON") -> object:
     """Parse any JSON value, refusing duplicate member names and NaN/Infinity.
 
@@ -114,6 +120,17 @@ def parse_json(data: bytes | str, *, what: str = "JSON") -> object:
     """
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
+        # Fast path: a compact object or array that ends where the text ends is scanned
+        # directly (the C scanner and hooks ``decode`` uses, without its two whitespace
+        # regexes). Anything else -- whitespace, trailing data, a scalar, an error -- goes
+        # through ``decode``, so every result and every error is the full decoder's.
+        if text[:1] in _CONTAINER_STARTS:
+            try:
+                value, end = _SCAN(text, 0)
+            except StopIteration:
+                end = -1
+            if end == len(text):
+                return value
         return _DECODER.decode(text)
     except MalformedError as err:
         raise MalformedError(f"{what}: {err.message}") from err
@@ -127,13 +144,7 @@ def parse_json_object(data: bytes | str, *, what: str = "JSON") -> dict[str, obj
     Raises:
         MalformedError: not UTF-8, not JSON, not an object, or a member name repeats.
     """
-    try:
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
-        value = _DECODER.decode(text)
-    except MalformedError as err:
-        raise MalformedError(f"{what}: {err.message}") from err
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        raise MalformedError(f"{what} is not valid JSON") from err
+    value = parse_json(data, what=what)
     if not isinstance(value, dict):
         raise MalformedError(f"{what} is not a JSON object")
     return value
@@ -185,7 +196,7 @@ def public_key_from_jwk(jwk: Mapping[str, object]) -> PublicKey:
         if len(x) != _P256_COORD_LEN or len(y) != _P256_COORD_LEN:
             raise MalformedError("P-256 JWK coordinates must be 32 bytes")
         try:
-            return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + x + y)
+            return ec.EllipticCurvePublicKey.from_encoded_point(_P256, b"\x04" + x + y)
         except ValueError as err:
             raise MalformedError("JWK point is not on P-256") from err
     if kty == "OKP" and crv == "Ed25519":
@@ -276,7 +287,7 @@ class KeySigner:
     def sign(self, data: bytes) -> bytes:
         key = self.private_key
         if isinstance(key, ec.EllipticCurvePrivateKey):
-            r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+            r, s = decode_dss_signature(key.sign(data, _ECDSA_SHA256))
             return r.to_bytes(_P256_COORD_LEN, "big") + s.to_bytes(_P256_COORD_LEN, "big")
         return key.sign(data)
 
@@ -288,6 +299,22 @@ class KeySigner:
         if alg == EDDSA:
             return cls(ed25519.Ed25519PrivateKey.generate())
         raise AlgorithmNotAllowedError(f"cannot generate a key for alg {alg!r}")
+
+
+def _es256_der(signature: bytes) -> bytes:
+    """The DER ``ECDSA-Sig-Value`` of a raw 64-byte ``r || s`` signature.
+
+    Byte-for-byte what ``encode_dss_signature(r, s)`` returns, without converting through
+    integers: each half loses its leading zero bytes and gains one zero byte when its high bit
+    is set (DER INTEGERs are signed); all lengths are below 128, so every length is one byte.
+    """
+    r = signature[:32].lstrip(b"\0")
+    s = signature[32:].lstrip(b"\0")
+    if not r or r[0] & 0x80:
+        r = b"\0" + r
+    if not s or s[0] & 0x80:
+        s = b"\0" + s
+    return b"\x30" + bytes((len(r) + len(s) + 4, 2, len(r))) + r + bytes((2, len(s))) + s
 
 
 def verify_signature(
@@ -313,11 +340,8 @@ def verify_signature(
             raise AlgorithmNotAllowedError("ES256 token for a non-EC key")
         if len(signature) != _ES256_SIG_LEN:
             raise BadSignatureError("ES256 signature must be 64 bytes")
-        der = encode_dss_signature(
-            int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
-        )
         try:
-            key.verify(der, data, _ECDSA_SHA256)
+            key.verify(_es256_der(signature), data, _ECDSA_SHA256)
         except InvalidSignature as err:
             raise BadSignatureError("signature does not verify") from err
         return

@@ -1,0 +1,179 @@
+"""The verifier's fast paths give exactly the results and errors of the general code they skip.
+
+Each fast path (Disclosure processing for the usual shape, the direct JSON scan, the DER
+conversion of ES256 signatures, the frozen-dataclass constructor) is checked against the code
+it replaces, on generated inputs that include every way to leave the fast path.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from protocol.attestation import StatusRef
+from protocol.errors import ProtocolError
+from protocol.jose import _DECODER, _es256_der, b64u_encode, json_bytes, parse_json
+from protocol.sdjwt import digest, disclosed_claims, process_disclosures
+from protocol.verifier import VerifiedPresentation, _frozen
+
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from(["a", "level", "_sd"])
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["a", "b", "_sd", "..."]), inner, max_size=2),
+    ),
+    max_leaves=6,
+)
+_names = st.sampled_from(["level", "band", "iss", "cnf", "_sd", "...", "_sd_alg", "x"])
+
+
+@st.composite
+def _case(draw: st.DrawFn) -> tuple[dict[str, object], list[str]]:
+    """A payload and Disclosures: mostly well-formed, with every kind of irregularity."""
+    disclosures = []
+    for _ in range(draw(st.integers(0, 4))):
+        salt = b64u_encode(os.urandom(16))
+        if draw(st.booleans()):
+            item: list[object] = [salt, draw(_names), draw(st.one_of(_scalars, _values))]
+        else:
+            item = draw(
+                st.sampled_from([[salt, 1], [salt], [1, "level", 4], [salt, 7, 1], [salt, "a"]])
+            )
+        disclosures.append(b64u_encode(json_bytes(item)))
+    if draw(st.booleans()) and disclosures:
+        disclosures.append(draw(st.sampled_from(disclosures)))  # presented twice
+    if draw(st.integers(0, 9)) == 0:
+        disclosures.append(draw(st.sampled_from(["!!", "e30", "WzFd", "A"])))  # junk
+    digests: list[object] = [
+        digest(d) for d in disclosures if draw(st.integers(0, 5)) > 0 and d[:1] != "!"
+    ]
+    digests += [b64u_encode(os.urandom(32)) for _ in range(draw(st.integers(0, 2)))]
+    if draw(st.integers(0, 9)) == 0 and digests:
+        digests.append(digests[0])
+    if draw(st.integers(0, 9)) == 0:
+        digests.append(3)
+    payload: dict[str, object] = {"iss": "x", "cnf": {"jwk": {"kty": "EC"}}}
+    if draw(st.integers(0, 4)) == 0:
+        payload["nested"] = draw(_values)
+    if draw(st.integers(0, 4)) == 0 and digests:
+        payload["inner"] = {"_sd": [digests.pop()]}
+    if draw(st.integers(0, 5)) == 0:
+        payload["_sd_alg"] = draw(st.one_of(_scalars, _values))
+    sd_choice = draw(st.integers(0, 9))
+    if sd_choice > 1:
+        payload["_sd"] = draw(st.permutations(digests))
+    elif sd_choice == 1:
+        payload["_sd"] = draw(st.sampled_from(["x", {"a": 1}, None]))
+    return payload, disclosures
+
+
+def _outcome(fn: object) -> object:
+    assert callable(fn)
+    try:
+        return ("ok", fn())
+    except ProtocolError as err:
+        return ("error", type(err), err.message)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_case())
+def test_disclosed_claims_equals_the_general_processing(
+    case: tuple[dict[str, object], list[str]],
+) -> None:
+    payload, disclosures = case
+
+    def general() -> object:
+        return process_disclosures(payload, disclosures).disclosed
+
+    assert _outcome(lambda: disclosed_claims(payload, disclosures)) == _outcome(general)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a":1}',
+        ' {"a":1}',
+        '{"a":1} ',
+        '{"a":1}x',
+        '{"a":1}{"b":2}',
+        '{"a":1,"a":2}',
+        '{"a":NaN}',
+        '{"a":',
+        "[1,2]",
+        "[1,2] ",
+        "[1]]",
+        "[]",
+        "{}",
+        "1",
+        '"s"',
+        "",
+        "{" * 5000,
+        '{"a":{"b":[1,{"c":2,"c":3}]}}',
+    ],
+)
+def test_parse_json_equals_the_full_decoder(text: str) -> None:
+    def full() -> object:
+        # What parse_json did before its fast path.
+        return _DECODER.decode(text)
+
+    try:
+        expected: object = ("ok", full())
+    except ProtocolError as err:
+        expected = ("error", f"JSON: {err.message}")
+    except (ValueError, RecursionError):
+        expected = ("error", "JSON is not valid JSON")
+    try:
+        got: object = ("ok", parse_json(text))
+    except ProtocolError as err:
+        got = ("error", err.message)
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        bytes(64),
+        b"\x80" * 64,
+        b"\x7f" + bytes(31) + b"\x00" * 31 + b"\x01",
+        bytes(31) + b"\x80" + bytes(32),
+        *(os.urandom(64) for _ in range(200)),
+    ],
+)
+def test_es256_der_equals_encode_dss_signature(raw: bytes) -> None:
+    r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+    assert _es256_der(raw) == encode_dss_signature(r, s)
+
+
+def test_frozen_constructor_equals_the_dataclass_one() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    fields: dict[str, object] = {
+        "issuer": "i",
+        "city": "c",
+        "kid": "k",
+        "scale_id": "s",
+        "scale_version": "v",
+        "vct": "t",
+        "issued_at": now,
+        "expires_at": now,
+        "status": StatusRef("u", 1),
+        "level": 3,
+        "level_at_least": frozenset({2}),
+        "band": (1, 2),
+        "disclosed": {"level": 3},
+    }
+    fast = _frozen(VerifiedPresentation, **fields)
+    slow = VerifiedPresentation(**fields)  # type: ignore[arg-type]
+    assert fast == slow
+    assert repr(fast) == repr(slow)
+    assert hash(fast.status) == hash(slow.status)
+    assert _frozen(StatusRef, uri="u", idx=1) == StatusRef("u", 1)
+    with pytest.raises(AttributeError):
+        fast.level = 5  # type: ignore[misc]
