@@ -91,8 +91,12 @@ def demo(data_dir: Path | None, residents: int, serve: bool, export_dir: Path | 
                 extra_residents={p.city: [p.resident] for p in people.values()},
             )
             fed.setup()
+            setup_seconds = time.perf_counter() - started
             story = Story(fed, say=click.echo, people=people)
             story.run()
+            chapters = ", ".join(f"{k} {v:.1f} s" for k, v in story.timings.items())
+            click.echo("")
+            click.echo(f"用时 timings: 设立 set-up {setup_seconds:.1f} s; 故事 story: {chapters}")
             if export_dir is not None:
                 from node.demo.export import export_sandbox
 

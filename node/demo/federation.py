@@ -5,9 +5,10 @@ What it does, in order (:meth:`DemoFederation.setup`), timing and reporting each
 1. a recording reverse proxy per city (:mod:`node.demo.proxy`), whose URL is the node's public
    URL and its ``iss``;
 2. each city's offline material with the ``certs`` API: a city CA, a governance key;
-3. per city, as an operator would with the CLI (``huxin node init``, ``install-cert``,
-   ``credential add`` for the office, the city app and a merchant, ``import`` of synthetic
-   residents), the cities in parallel;
+3. per city, as an operator would: the city CA creates and certifies the node's signing key,
+   ``huxin node init --key --cert`` sets the node up, one credential per role (office, city
+   app, merchant; what ``huxin node credential add`` runs) and ``huxin node import`` of
+   synthetic residents, three cities at a time;
 4. the federation root, version 1, signed 3-of-5 (``certs.update``), given to every node;
 5. five ``huxin node run`` processes, each on its own SQLite database and a port the OS chose;
 6. each city's public material signed by its node key, and the trust bundle for merchants.
@@ -313,6 +314,15 @@ class DemoFederation:
     def _set_up_node(self, c: City) -> None:
         node = c.node_dir
         with _timed(c.timings, "init"):
+            # The city CA creates the node's key and certificate; init takes both (the
+            # operator guide's second way), which saves an install-cert run per city.
+            offline = c.dir / "offline"
+            node_key = generate_private_key()
+            _write_private(offline / "node-signing-key.pem", private_key_pem(node_key))
+            (offline / "node-signing-key.pub.pem").write_bytes(
+                public_key_pem(node_key.public_key())
+            )
+            self._certify(c, offline / "node-signing-key.pub.pem", offline / "node-cert.pem")
             run_huxin(
                 [
                     "node",
@@ -325,10 +335,12 @@ class DemoFederation:
                     c.url,
                     "--port",
                     str(c.port),
+                    "--key",
+                    offline / "node-signing-key.pem",
+                    "--cert",
+                    offline / "node-cert.pem",
                 ]
             )
-            self._certify(c, node / "signing-key.pub.pem", node / "issued-cert.pem")
-            run_huxin(["node", "install-cert", "--data", node, node / "issued-cert.pem"])
         with _timed(c.timings, "credentials"):
             c.credentials.update(_add_credentials(node, c.city))
         with _timed(c.timings, "import"):
