@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InternalError, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
@@ -135,6 +135,8 @@ def load_private_key(
         key = serialization.load_pem_private_key(data, password=passphrase)
     except TypeError as err:
         raise BadPassphraseError(f"{what} is not encrypted; do not give a passphrase") from err
+    except InternalError as err:  # OpenSSL choked, e.g. an Ed448 OID on a 32-byte Ed25519 key
+        raise BadFileError(f"{what} is damaged PEM") from err
     except ValueError as err:
         if "ENCRYPTED" in kind:
             raise BadPassphraseError(f"wrong passphrase for {what}") from err
@@ -161,7 +163,7 @@ def load_public_key(data: bytes, *, what: str = "public key") -> PublicKey:
         raise BadFileError(f"{what} holds a PEM {kind}, not a public key")
     try:
         key = serialization.load_pem_public_key(data)
-    except ValueError as err:
+    except (ValueError, InternalError) as err:
         raise BadFileError(f"{what} is damaged or truncated PEM") from err
     except UnsupportedAlgorithm as err:
         raise WrongKeyTypeError(f"{what} uses an unsupported algorithm") from err
@@ -193,7 +195,12 @@ def load_certificate(data: bytes | str, *, what: str = "certificate") -> x509.Ce
         # checks use now, so a damaged certificate fails here and not with a ValueError later.
         _ = (cert.subject, cert.issuer, cert.extensions, cert.not_valid_before_utc)
         _ = (cert.not_valid_after_utc, cert.serial_number, cert.signature_hash_algorithm)
-    except (ValueError, x509.InvalidVersion) as err:
+    except (
+        ValueError,
+        x509.InvalidVersion,
+        x509.DuplicateExtension,
+        x509.UnsupportedGeneralNameType,
+    ) as err:
         raise BadFileError(f"{what} is damaged or truncated PEM") from err
     except UnsupportedAlgorithm as err:
         raise WrongKeyTypeError(f"{what} certifies a key of an unsupported algorithm") from err

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from certs.bundle import TrustBundle
-from certs.errors import BadFileError, WrongKeyTypeError
-from certs.keys import certificate_pem, load_certificate, parse_key_jwk
+from certs.errors import BadFileError, CertsError, WrongKeyTypeError
+from certs.keys import certificate_pem, load_certificate, load_private_key, parse_key_jwk
 from mapping.errors import ScaleDefinitionError, ScaleFileError
 from mapping.scale import builtin_scale, parse_scale, parse_scale_json
 from protocol.errors import MalformedError, WrongAudienceError, WrongNonceError
@@ -199,6 +199,70 @@ def test_certificate_with_an_unknown_version_is_a_bad_file() -> None:
     damaged = der[:at] + b"\xa0\x03\x02\x01\x42" + der[at + 5 :]
     with pytest.raises(BadFileError, match="damaged"):
         load_certificate(_pem(damaged))
+
+
+def _length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
+
+
+def _tlv(buf: bytes, pos: int) -> tuple[int, int, int]:
+    """``(tag, header length, content length)`` of the DER element at ``pos``."""
+    first = buf[pos + 1]
+    if first < 0x80:
+        return buf[pos], 2, first
+    size = first & 0x7F
+    return buf[pos], 2 + size, int.from_bytes(buf[pos + 2 : pos + 2 + size], "big")
+
+
+def _wrap(tag: int, content: bytes) -> bytes:
+    return bytes([tag]) + _length(len(content)) + content
+
+
+def _with_extension_twice(der: bytes) -> bytes:
+    """The certificate with its first extension listed twice (the signature is left stale)."""
+    _, head, _ = _tlv(der, 0)
+    tbs_at = head
+    _, tbs_head, tbs_len = _tlv(der, tbs_at)
+    pos, end = tbs_at + tbs_head, tbs_at + tbs_head + tbs_len
+    children = []
+    while pos < end:
+        tag, h, n = _tlv(der, pos)
+        children.append((tag, der[pos : pos + h + n]))
+        pos += h + n
+    rest = der[end:]
+    tag, ext_field = children[-1]
+    assert tag == 0xA3  # [3] EXPLICIT Extensions
+    _, h3, _ = _tlv(ext_field, 0)
+    _, hs, ns = _tlv(ext_field, h3)
+    extensions = ext_field[h3 + hs : h3 + hs + ns]
+    _, he, ne = _tlv(extensions, 0)
+    doubled = _wrap(0xA3, _wrap(0x30, extensions + extensions[: he + ne]))
+    tbs = _wrap(0x30, b"".join(c for _, c in children[:-1]) + doubled)
+    return _wrap(0x30, tbs + rest)
+
+
+def test_certificate_listing_an_extension_twice_is_a_bad_file() -> None:
+    ca = certs_world().federation["zhengzhou"].ca_cert
+    damaged = _with_extension_twice(_der(certificate_pem(ca)))
+    with pytest.raises(BadFileError, match="damaged"):
+        load_certificate(_pem(damaged))
+
+
+#: An Ed25519 PKCS#8 key whose algorithm OID was changed to Ed448 (1.3.101.112 -> .113): the
+#: 32-byte key is too short for Ed448 and OpenSSL fails with an InternalError.
+ED448_OID_ON_ED25519_KEY = (
+    b"-----BEGIN PRIVATE KEY-----\n"
+    b"MC4CAQAwBQYDK2VxBCIEIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f\n"
+    b"-----END PRIVATE KEY-----\n"
+)
+
+
+def test_private_key_with_an_ed448_oid_on_an_ed25519_key_is_a_bad_file() -> None:
+    with pytest.raises(CertsError):
+        load_private_key(ED448_OID_ON_ED25519_KEY)
 
 
 def test_jwk_kty_deeply_nested_is_a_wrong_key_type() -> None:
