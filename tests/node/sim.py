@@ -46,7 +46,9 @@ SIGNERS: Final = ("zhengzhou", "hangzhou", "fuzhou")
 MAX_BYTES: Final = 512 * 1024
 TIMEOUT_MS: Final = 300
 SLOW_SECONDS: Final = 1.0
-MODES: Final = frozenset({"pass", "down", "slow", "garbage", "truncated", "oversized", "error"})
+MODES: Final = frozenset(
+    {"pass", "down", "slow", "garbage", "truncated", "oversized", "error", "fixed"}
+)
 
 
 async def _no_sleep(seconds: float) -> None:
@@ -55,11 +57,14 @@ async def _no_sleep(seconds: float) -> None:
 
 
 class FaultProxy:
-    """Forwards every request to one node, or misbehaves as ``mode`` says."""
+    """Forwards every request to one node, or misbehaves as ``mode`` (one of :data:`MODES`)
+    says; ``hits`` counts the requests it received."""
 
     def __init__(self, port: int) -> None:
         self.port = port
         self.mode = "pass"
+        #: In ``fixed`` mode, what ``/federation/material`` answers (other paths pass).
+        self.fixed = b""
         self.upstream = ""
         self.hits = 0
         self._session: ClientSession | None = None
@@ -113,6 +118,8 @@ class FaultProxy:
                 await resp.write(chunk)
             await resp.write_eof()
             return resp
+        if mode == "fixed" and request.path == "/federation/material":
+            return web.Response(body=self.fixed, content_type="application/json")
         if mode == "slow":
             await asyncio.sleep(SLOW_SECONDS)
         status, body, headers = await self._forward(request)
