@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -118,3 +119,23 @@ def test_sync_settings_and_overrides(tmp_path: Path) -> None:
     assert config.material_max_age == timedelta(days=7)
     with pytest.raises(ConfigError, match=r"sync\.attempts"):
         load_config(tmp_path, {"HUXIN_SYNC_ATTEMPTS": "0"})
+
+
+@pytest.mark.asyncio
+async def test_the_background_loop_runs_rounds_on_its_schedule(sim: SimFederation) -> None:
+    syncer = sim["nanjing"].syncer
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 3:
+            raise asyncio.CancelledError
+
+    syncer._sleep = sleep  # the loop's schedule, without waiting
+    before = syncer.rounds
+    with pytest.raises(asyncio.CancelledError):
+        await syncer.run_forever(timedelta(seconds=60))
+    assert syncer.rounds == before + 3
+    assert waits == [60.0] * 3
+    body = await (await sim["nanjing"].node.call("GET", "/readyz")).json()
+    assert body["status"] == "ready"
