@@ -72,6 +72,8 @@ def demo(data_dir: Path | None, residents: int, serve: bool, export_dir: Path | 
     temporary = data_dir is None
     base = Path(tempfile.mkdtemp(prefix="huxin-demo-")) if data_dir is None else data_dir
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    # Ctrl-C must stop the demo even where the shell started it with SIGINT ignored.
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     fed: DemoFederation | None = None
     try:
         with reported_errors():
@@ -116,6 +118,7 @@ def demo(data_dir: Path | None, residents: int, serve: bool, export_dir: Path | 
         if fed is not None:
             fed.close()
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
         if temporary:
             shutil.rmtree(base, ignore_errors=True)
     sys.stdout.flush()
