@@ -304,8 +304,11 @@ class DemoFederation:
             )
 
     def _nodes(self) -> str:
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+        pool = ThreadPoolExecutor(max_workers=self.workers)
+        try:
             list(pool.map(self._set_up_node, self.cities.values()))
+        finally:  # on an error or Ctrl-C: no city still waiting is started
+            pool.shutdown(wait=True, cancel_futures=True)
         total = sum(len(c.residents) for c in self.cities.values())
         slowest = max(self.cities.values(), key=lambda c: sum(c.timings.values()))
         parts = ", ".join(f"{k} {v:.1f} s" for k, v in slowest.timings.items())

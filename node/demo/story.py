@@ -181,7 +181,12 @@ class Story:
         self.verdicts[name] = verdict
         return verdict
 
-    def _show(self, verdict: dict[str, object]) -> None:
+    def _show(self, verdict: dict[str, object], *, expect: str) -> None:
+        """Print the verdict; ``expect`` is the eligibility or error code the story needs.
+
+        Raises:
+            DemoError: the verdict is not what the story says (the demo must not pass silently).
+        """
         explanation = verdict.get("explanation")
         if verdict.get("valid"):
             eligibility = verdict.get("eligibility")
@@ -194,6 +199,12 @@ class Story:
         if isinstance(explanation, dict):
             self.say(f"       {explanation.get('zh')}")
             self.say(f"       {explanation.get('en')}")
+        got = verdict.get("eligibility") if verdict.get("valid") else verdict.get("error")
+        if got != expect:
+            raise DemoError(
+                f"the merchant's verdict is {got!r}, the story expects {expect!r}: "
+                f"{verdict.get('message') or explanation}"
+            )
 
     def _chapter(self, zh: str, en: str) -> None:
         self.say("")
@@ -280,7 +291,9 @@ class Story:
             if path is None:
                 raise DemoError(f"the wallet could not present for {incentive}: {message}")
             self.say(f"     {message.splitlines()[0] if message else ''}")
-            self._show(self.verify("hangzhou", path, incentive, f"zhengzhou-{name}"))
+            self._show(
+                self.verify("hangzhou", path, incentive, f"zhengzhou-{name}"), expect="eligible"
+            )
 
     def nanjing_in_suzhou(self) -> None:
         """Chapter 3: a Nanjing honest-card holder at a Suzhou library."""
@@ -297,7 +310,10 @@ class Story:
         if path is None:
             raise DemoError(f"the Nanjing wallet could not present: {message}")
         self.say("   苏州图书馆免押金借书 / Suzhou library card without deposit")
-        self._show(self.verify("suzhou", path, "suzhou/library-card", "nanjing-suzhou"))
+        self._show(
+            self.verify("suzhou", path, "suzhou/library-card", "nanjing-suzhou"),
+            expect="eligible",
+        )
 
     def dishonesty_record(self) -> None:
         """Chapter 4: a dishonesty record lowers the score; the next check refuses."""
@@ -321,7 +337,10 @@ class Story:
         )
         self.say("   杭州商户刷新状态列表 / the Hangzhou merchant refreshes its status lists")
         self.refresh("hangzhou")
-        self._show(self.verify("hangzhou", path, "hangzhou/library-card", "zhengzhou-revoked"))
+        self._show(
+            self.verify("hangzhou", path, "hangzhou/library-card", "zhengzhou-revoked"),
+            expect="revoked",
+        )
         self.say(f"     {self.fetch('zhengzhou', wallet_name='zhengzhou-2')}")
         again, message = self.present("zhengzhou-2", "hangzhou/library-card", "zhengzhou-lowered")
         self.verdicts["zhengzhou-lowered-wallet"] = {"presented": again is not None}
@@ -345,13 +364,19 @@ class Story:
         self.refresh("suzhou")
         if old_path is not None:
             self.say("   旧密钥签发的证明 / an attestation signed with the retired key:")
-            self._show(self.verify("suzhou", old_path, "suzhou/library-card", "nanjing-old-key"))
+            self._show(
+                self.verify("suzhou", old_path, "suzhou/library-card", "nanjing-old-key"),
+                expect="unknown_key",
+            )
         self.say(f"     {self.fetch('nanjing', wallet_name='nanjing-2')}")
         path, message = self.present("nanjing-2", "suzhou/library-card", "nanjing-new-key")
         if path is None:
             raise DemoError(f"the Nanjing wallet could not present: {message}")
         self.say("   新密钥签发的证明 / an attestation signed with the new key:")
-        self._show(self.verify("suzhou", path, "suzhou/library-card", "nanjing-new-key"))
+        self._show(
+            self.verify("suzhou", path, "suzhou/library-card", "nanjing-new-key"),
+            expect="eligible",
+        )
 
     def privacy(self) -> None:
         """Chapter 6: every response that left a node, scanned for residents' data."""
