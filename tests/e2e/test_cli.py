@@ -69,8 +69,13 @@ def test_demo_serve_then_ctrl_c_stops_every_process(tmp_path: Path) -> None:
         assert (data / "trust-bundle.json").exists()  # --data is kept
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+            # Let the demo stop its nodes (their own process groups) before forcing it.
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
         if proc.stdout is not None:
             proc.stdout.close()
 
