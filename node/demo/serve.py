@@ -30,7 +30,10 @@ def print_playground(fed: DemoFederation, *, say: Callable[[str], None] = print)
             say(f"  {city:<10} {role:<9} {token}")
     say("")
     zz, hz = fed.city("zhengzhou"), fed.city("hangzhou")
-    resident = next(r for r in zz.residents if zz.scale.level_of(r.score) >= 4)
+    story = {r.national_id for people in fed.extra.values() for r in people}
+    resident = next(
+        r for r in zz.residents if r.national_id not in story and zz.scale.level_of(r.score) >= 4
+    )
     bundle, root = fed.bundle_path, fed.pinned_root_path
     cache = fed.base / "merchant-status"
     say("试试 / try next:")
