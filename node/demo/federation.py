@@ -356,6 +356,8 @@ class DemoFederation:
             stats = parse_json_object(out.stdout, what="import result")
             if stats.get("rejected"):
                 raise DemoError(f"{c.city}: import rejected records: {stats}")
+        times = ", ".join(f"{k} {v:.1f} s" for k, v in c.timings.items())
+        self.report(f"    · {c.label}: {len(c.residents):,} 居民 residents ({times})")
 
     def _certify(self, c: City, public_pem: Path, out: Path) -> None:
         if c.ca_key is None or c.ca_cert is None:
