@@ -50,7 +50,8 @@ def _decoded(text: str, depth: int = 0) -> Iterator[str]:
             inner = raw.decode("utf-8")
         except (MalformedError, UnicodeDecodeError, ValueError):
             continue
-        if inner.isprintable() and any(ch in inner for ch in '{["'):
+        readable = all(ch.isprintable() or ch in "\n\r\t" for ch in inner)
+        if readable and any(ch in inner for ch in '{["'):
             yield from _decoded(inner, depth + 1)
 
 
@@ -69,7 +70,7 @@ def _json_values(text: str) -> Iterator[tuple[str, object]]:
             # An SD-JWT disclosure is [salt, name, value]: report the value under its name.
             if len(value) == 3 and all(isinstance(v, str) for v in value[:2]):
                 stack.append((str(value[1]), value[2]))
-            stack.extend((key, v) for v in value)
+            stack.extend((f"{key}[]", v) for v in value)
 
 
 def scan(

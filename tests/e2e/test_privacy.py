@@ -164,3 +164,28 @@ def test_invariant_3_exported_presentations_use_distinct_keys(demo: Demo) -> Non
         cnf.append(payload["cnf"]["jwk"]["x"])
     assert len(cnf) == len(set(cnf))
     assert all(Path(demo.sandbox / p["file"]).exists() for p in expected["presentations"])
+
+
+def _b64(obj: object, *, pretty: bool = False) -> str:
+    from protocol.jose import b64u_encode
+
+    return b64u_encode(json.dumps(obj, indent=2 if pretty else None).encode())
+
+
+def test_the_scan_decodes_tokens_and_disclosures() -> None:
+    """Planted leaks inside a JWT payload, a disclosure and pretty JSON are all found."""
+    from node.demo.proxy import Exchange
+
+    nid = "990101199001011234"
+    header = _b64({"alg": "ES256", "typ": "dc+sd-jwt"})
+    payload = _b64({"iss": "x", "sub": nid}, pretty=True)
+    disclosure = _b64(["salt", "score", 135])
+    band = _b64(["salt2", "band", [135, 135]])
+    body = json.dumps({"sd_jwt": f"{header}.{payload}.c2ln~{disclosure}~{band}~"}).encode()
+    exchange = Exchange("zhengzhou", "GET", "/x", 200, body, OTHER)
+    found = {leak.what for leak in scan([exchange], national_ids={nid}, scores=[135])}
+    assert f"national ID {nid}" in found
+    assert "member 'score' = 135" in found
+    assert "claim 'band' = [135, 135]" in found
+    clean = Exchange("zhengzhou", "GET", "/x", 200, json.dumps({"level": 4}).encode(), OTHER)
+    assert scan([clean], national_ids={nid}, scores=[135]) == []
