@@ -77,10 +77,11 @@ def demo(data_dir: Path | None, residents: int, serve: bool, export_dir: Path | 
     fed: DemoFederation | None = None
     try:
         with reported_errors():
-            if data_dir is not None and data_dir.exists() and any(data_dir.iterdir()):
-                from node.demo.procs import DemoError
+            for given in (data_dir, export_dir):
+                if given is not None and given.exists() and any(given.iterdir()):
+                    from node.demo.procs import DemoError
 
-                raise DemoError(f"{data_dir} is not empty; give a new or empty directory")
+                    raise DemoError(f"{given} is not empty; give a new or empty directory")
             people = story_residents()
             click.echo("互信 huxin 五城联盟演示 / five-city federation demo")
             click.echo(f"数据目录 data directory: {base}")
