@@ -100,3 +100,19 @@ def test_synthetic_residents_are_seeded_and_never_real() -> None:
     assert not is_synthetic(nid[:17] + ("0" if nid[17] != "0" else "1"))
     assert not is_synthetic("110101199003070011")  # a real region code
     assert Resident(nid, 1).seq == 1
+
+
+def test_demo_refuses_non_empty_directories(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from node.cli import cli
+
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "x").write_text("keep me")
+    for option in ("--data", "--export"):
+        result = CliRunner().invoke(cli, ["demo", option, str(full)])
+        assert result.exit_code == 1
+        assert "error[demo_failed]" in result.output
+        assert "not empty" in result.output
+    assert (full / "x").read_text() == "keep me"
