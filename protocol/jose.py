@@ -17,7 +17,7 @@ import binascii
 import functools
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -86,6 +86,11 @@ _ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, al
 def json_bytes(obj: object) -> bytes:
     """Serialise ``obj`` as compact UTF-8 JSON (no spaces, non-ASCII kept as is)."""
     return _ENCODER.encode(obj).encode()
+
+
+def json_text(obj: object) -> str:
+    """``json_bytes(obj)`` before UTF-8 encoding; pieces of it concatenate like the whole."""
+    return _ENCODER.encode(obj)
 
 
 def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
@@ -207,7 +212,104 @@ def public_key_from_jwk(jwk: Mapping[str, object]) -> PublicKey:
     raise MalformedError(f"unsupported JWK kty={kty!r} crv={crv!r}")
 
 
+# P-256 (SEC 2 secp256r1): y^2 = x^3 - 3x + b over GF(p).
+_P256_P: Final = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
+_P256_B: Final = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
+
+
+_P256_COORD_B64_LEN: Final = 43
+
+
+def _on_p256(x: bytes, y: bytes) -> bool:
+    """True if the 32-byte big-endian coordinates are a point of P-256 (affine, so finite)."""
+    p = _P256_P
+    xi = int.from_bytes(x, "big")
+    yi = int.from_bytes(y, "big")
+    return xi < p and yi < p and (yi * yi - (xi * xi - 3) * xi - _P256_B) % p == 0
+
+
+def check_public_jwk(jwk: Mapping[str, object]) -> None:
+    """Validate a public JWK exactly as :func:`public_key_from_jwk` does, without importing it.
+
+    For P-256 the point check is done in integer arithmetic: both coordinates below the field
+    prime and ``y^2 = x^3 - 3x + b (mod p)``. That is what the import checks (the curve has
+    cofactor 1, and the point at infinity has no uncompressed encoding), at a fraction of the
+    cost of building a key object; issuers validate every holder key of a batch this way.
+
+    Raises:
+        MalformedError: as :func:`public_key_from_jwk`, with the same messages.
+    """
+    tx, ty = jwk.get("x"), jwk.get("y")
+    if (
+        type(tx) is str
+        and type(ty) is str
+        and len(tx) == len(ty) == _P256_COORD_B64_LEN
+        and jwk.get("kty") == "EC"
+        and jwk.get("crv") == "P-256"
+        and "d" not in jwk
+    ):
+        # The usual case in one base64 pass: 43 characters are 32 bytes and 2 spare bits, so
+        # x + "A" + y + "A" decodes to x's 32 bytes, a spare byte, y's 32 bytes, a spare byte.
+        raw = f"{tx}A{ty}A".encode("ascii", "replace")
+        if not raw.translate(None, _B64U_CHARS):
+            both = binascii.a2b_base64(raw.translate(_B64U_TO_STD))
+            if not _on_p256(both[:32], both[33:65]):
+                raise MalformedError("JWK point is not on P-256")
+            return
+    if "d" in jwk:
+        raise MalformedError("JWK carries private key material")
+    kty = _member(jwk, "kty")
+    crv = _member(jwk, "crv")
+    if kty == "EC" and crv == "P-256":
+        x = b64u_decode(_member(jwk, "x"), what="JWK x")
+        y = b64u_decode(_member(jwk, "y"), what="JWK y")
+        if len(x) != _P256_COORD_LEN or len(y) != _P256_COORD_LEN:
+            raise MalformedError("P-256 JWK coordinates must be 32 bytes")
+        if not _on_p256(x, y):
+            raise MalformedError("JWK point is not on P-256")
+        return
+    public_key_from_jwk(jwk)  # Ed25519 import is cheap; other key types get its errors
+
+
+def check_public_jwks(jwks: Sequence[Mapping[str, object]]) -> None:
+    """:func:`check_public_jwk` for each JWK in order; one base64 pass for usual P-256 keys.
+
+    Raises:
+        MalformedError: for the first JWK that :func:`check_public_jwk` refuses, with its
+            message.
+    """
+    coords = []
+    for jwk in jwks:
+        tx, ty = jwk.get("x"), jwk.get("y")
+        if not (
+            type(tx) is str
+            and type(ty) is str
+            and len(tx) == len(ty) == _P256_COORD_B64_LEN
+            and jwk.get("kty") == "EC"
+            and jwk.get("crv") == "P-256"
+            and "d" not in jwk
+        ):
+            break
+        coords.append(tx)
+        coords.append(ty)
+    else:
+        if not coords:
+            return
+        # Each coordinate plus a spare "A" is 44 characters = 33 bytes: its 32 bytes first.
+        raw = ("A".join(coords) + "A").encode("ascii", "replace")
+        if not raw.translate(None, _B64U_CHARS):
+            data = binascii.a2b_base64(raw.translate(_B64U_TO_STD))
+            for offset in range(0, 66 * len(jwks), 66):
+                if not _on_p256(data[offset : offset + 32], data[offset + 33 : offset + 65]):
+                    raise MalformedError("JWK point is not on P-256")
+            return
+    for jwk in jwks:
+        check_public_jwk(jwk)
+
+
 _THUMBPRINT_MEMBERS: Final = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x")}
+#: ``json.dumps(..., separators=(",", ":"))`` without building an encoder per call.
+_THUMBPRINT_ENCODER: Final = json.JSONEncoder(separators=(",", ":"))
 
 
 def jwk_thumbprint(jwk: Mapping[str, object]) -> str:
@@ -220,7 +322,7 @@ def jwk_thumbprint(jwk: Mapping[str, object]) -> str:
     if members is None:
         raise MalformedError(f"no thumbprint rule for kty={jwk.get('kty')!r}")
     canonical = {name: _member(jwk, name) for name in members}
-    digest = hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode()).digest()
+    digest = hashlib.sha256(_THUMBPRINT_ENCODER.encode(canonical).encode()).digest()
     return b64u_encode(digest)
 
 
@@ -287,9 +389,17 @@ class KeySigner:
     def sign(self, data: bytes) -> bytes:
         key = self.private_key
         if isinstance(key, ec.EllipticCurvePrivateKey):
-            r, s = decode_dss_signature(key.sign(data, _ECDSA_SHA256))
-            return r.to_bytes(_P256_COORD_LEN, "big") + s.to_bytes(_P256_COORD_LEN, "big")
+            return _es256_raw(key.sign(data, _ECDSA_SHA256))
         return key.sign(data)
+
+    def sign_many(self, items: Sequence[bytes]) -> list[bytes]:
+        """``[self.sign(data) for data in items]`` in one tight loop (batch issuance)."""
+        key = self.private_key
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            ecdsa, algorithm = key.sign, _ECDSA_SHA256
+            return [_es256_raw(ecdsa(data, algorithm)) for data in items]
+        eddsa = key.sign
+        return [eddsa(data) for data in items]
 
     @classmethod
     def generate(cls, alg: str = ES256) -> KeySigner:
@@ -299,6 +409,23 @@ class KeySigner:
         if alg == EDDSA:
             return cls(ed25519.Ed25519PrivateKey.generate())
         raise AlgorithmNotAllowedError(f"cannot generate a key for alg {alg!r}")
+
+
+def _es256_raw(der: bytes) -> bytes:
+    """The raw 64-byte ``r || s`` of a P-256 DER ``ECDSA-Sig-Value`` made by OpenSSL.
+
+    Byte-for-byte what ``decode_dss_signature`` plus two ``to_bytes(32)`` give, by slicing:
+    every length is one byte (below 128), an INTEGER has at most one leading zero byte and at
+    most 33 bytes. Anything else is handed to ``decode_dss_signature``.
+    """
+    rlen = der[3]
+    r = der[4 : 4 + rlen]
+    slen = der[5 + rlen]
+    s = der[6 + rlen :]
+    if der[0] != 0x30 or der[1] != len(der) - 2 or rlen > 33 or len(s) != slen or slen > 33:
+        ri, si = decode_dss_signature(der)  # pragma: no cover - OpenSSL emits minimal DER
+        return ri.to_bytes(_P256_COORD_LEN, "big") + si.to_bytes(_P256_COORD_LEN, "big")
+    return r[-32:].rjust(32, b"\0") + s[-32:].rjust(32, b"\0")
 
 
 def _es256_der(signature: bytes) -> bytes:
