@@ -60,6 +60,7 @@ class Exchange:
     status: int
     body: bytes
     audience: str
+    query: str = ""
 
     @property
     def leaves_home(self) -> bool:
@@ -154,6 +155,7 @@ class RecordingProxy:
             status=status,
             body=body,
             audience=audience_of(request.rel_url.path),
+            query=request.rel_url.query_string,
         )
         with self._lock:
             self.exchanges.append(exchange)

@@ -9,6 +9,7 @@ Invariant 3: presentations from two attestations of one batch share no value.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,6 +49,15 @@ def test_invariant_1_no_resident_data_leaves_the_home_node(demo: Demo) -> None:
         scores=[p.resident.score for p in people],
     )
     assert leaks == []
+
+
+def test_invariant_4_status_lists_are_fetched_whole(demo: Demo) -> None:
+    """Every status request names a whole list, never a token's index (herd privacy)."""
+    fetches = [e for e in demo.fed.proxy.recorded() if e.path.startswith("/status/")]
+    assert len(fetches) >= 10
+    for e in fetches:
+        assert re.fullmatch(r"/status/\d+", e.path), e.path
+        assert e.query == ""
 
 
 def test_the_leak_detector_is_not_blind(demo: Demo) -> None:
