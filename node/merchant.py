@@ -38,11 +38,11 @@ from mapping.scale import Scale
 from node.errors import NodeError
 from protocol.errors import MalformedError, ProtocolError
 from protocol.incentive import (
-    Disclosed,
     Incentive,
     Text,
     UnknownIncentiveError,
     decide,
+    disclosed_by,
     parse_catalogue,
 )
 from protocol.presentation import DisclosureRequest
@@ -513,21 +513,7 @@ def verify_for_incentive(
         holder_scale = bundle.scale(verified.city)
     except CertsError as err:  # pragma: no cover - resolve() already found the member
         return invalid_verdict(ref, err.code, str(err))
-    warnings: list[str] = []
-    band = verified.band
-    if verified.scale_id != holder_scale.id:
-        warnings.append(
-            f"the attestation is on scale {verified.scale_id!r}, the bundle publishes "
-            f"{holder_scale.id!r}; its band is ignored"
-        )
-        band = None
-    disclosed = Disclosed(
-        city=verified.city,
-        scale=holder_scale,
-        level=verified.level,
-        level_at_least=verified.level_at_least,
-        band=band,
-    )
+    disclosed, warning = disclosed_by(verified, holder_scale)
     try:
         decision = decide(incentive, local_scale, disclosed, now)
     except MalformedError as err:
@@ -548,5 +534,5 @@ def verify_for_incentive(
         interval=decision.interval,
         threshold=decision.threshold,
         unit=decision.unit,
-        warnings=tuple(warnings),
+        warnings=(warning,) if warning else (),
     )

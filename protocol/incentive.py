@@ -23,6 +23,7 @@ from mapping.levels import HIGHEST_LEVEL, LOWEST_LEVEL, federation_level
 from mapping.scale import Scale
 from protocol.errors import MalformedError
 from protocol.presentation import DisclosureRequest
+from protocol.verifier import VerifiedPresentation
 
 #: China Standard Time: catalogue validity dates are calendar dates there (no DST).
 CHINA_TZ: Final = timezone(timedelta(hours=8), "CST")
@@ -315,6 +316,36 @@ class Disclosed:
     level: int | None = None
     level_at_least: frozenset[int] = frozenset()
     band: tuple[int, int] | None = None
+
+
+def disclosed_by(
+    verified: VerifiedPresentation, issuer_scale: Scale
+) -> tuple[Disclosed, str | None]:
+    """What ``verified`` disclosed, on the issuer's scale as the federation publishes it.
+
+    A band is only meaningful on the scale it was cut from: when the attestation names another
+    scale than the one the issuer's member material publishes, the band is ignored (the level
+    and "at least" flags still count) and a warning says so.
+
+    Returns:
+        The disclosed claims, and the warning or ``None``.
+    """
+    band, warning = verified.band, None
+    if verified.scale_id != issuer_scale.id:
+        band = None
+        if verified.band is not None:
+            warning = (
+                f"the attestation is on scale {verified.scale_id!r}, the federation publishes "
+                f"{issuer_scale.id!r} for {verified.city}; its band is ignored"
+            )
+    disclosed = Disclosed(
+        city=verified.city,
+        scale=issuer_scale,
+        level=verified.level,
+        level_at_least=verified.level_at_least,
+        band=band,
+    )
+    return disclosed, warning
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,13 @@ from node.api._body import json_object, only, optional_string, string
 from node.federation import CombinedStatus, FederationUnavailableError, OwnKeys
 from node.merchant import error_text, split_ref
 from protocol.errors import MalformedError, ProtocolError
-from protocol.incentive import Disclosed, Incentive, UnknownIncentiveError, decide, parse_catalogue
+from protocol.incentive import (
+    Incentive,
+    UnknownIncentiveError,
+    decide,
+    disclosed_by,
+    parse_catalogue,
+)
 from protocol.jose import algorithm_for_key
 from protocol.keys import TrustedKey
 from protocol.verifier import VerifierPolicy, verify_presentation
@@ -121,15 +127,7 @@ async def verify(request: web.Request) -> web.Response:
     }
     if incentive is not None:
         rule, local_scale = incentive
-        holder_scale = _holder_scale(request, verified.city)
-        band = verified.band if verified.scale_id == holder_scale.id else None
-        disclosed = Disclosed(
-            city=verified.city,
-            scale=holder_scale,
-            level=verified.level,
-            level_at_least=verified.level_at_least,
-            band=band,
-        )
+        disclosed, _ = disclosed_by(verified, _holder_scale(request, verified.city))
         try:
             decision = decide(rule, local_scale, disclosed, now)
         except MalformedError as err:

@@ -10,6 +10,7 @@ import pytest
 
 from mapping.convert import Eligibility
 from mapping.scale import Scale, builtin_scale
+from protocol.attestation import StatusRef
 from protocol.errors import MalformedError
 from protocol.incentive import (
     CatalogueError,
@@ -17,10 +18,12 @@ from protocol.incentive import (
     Incentive,
     UnknownIncentiveError,
     decide,
+    disclosed_by,
     least_disclosure,
     parse_catalogue,
 )
 from protocol.presentation import DisclosureRequest
+from protocol.verifier import VerifiedPresentation
 
 CATALOGUES = Path(__file__).parents[2] / "node" / "data" / "incentives"
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -271,3 +274,45 @@ def test_a_rule_everyone_meets_asks_for_nothing(kind: str, level: int) -> None:
     decision = decide(target, scale, visitor("zhengzhou"), NOW)
     assert decision.eligibility is Eligibility.ELIGIBLE
     assert decision.ask_for is None
+
+
+def verified_with(scale_id: str, band: tuple[int, int] | None) -> VerifiedPresentation:
+    return VerifiedPresentation(
+        issuer="https://zz.example",
+        city="zhengzhou",
+        kid="kid",
+        scale_id=scale_id,
+        scale_version="2019-1",
+        vct="urn:huxin:credit-level:1",
+        issued_at=NOW,
+        expires_at=NOW,
+        status=StatusRef(uri="https://zz.example/status/1", idx=7),
+        level=2,
+        level_at_least=frozenset({2}),
+        band=band,
+    )
+
+
+def test_disclosed_by_keeps_a_band_on_the_published_scale() -> None:
+    disclosed, warning = disclosed_by(
+        verified_with("shangding", (95, 99)), builtin_scale("shangding")
+    )
+    assert warning is None
+    assert disclosed == Disclosed(
+        city="zhengzhou",
+        scale=builtin_scale("shangding"),
+        level=2,
+        level_at_least=frozenset({2}),
+        band=(95, 99),
+    )
+
+
+def test_disclosed_by_ignores_a_band_cut_from_another_scale() -> None:
+    disclosed, warning = disclosed_by(
+        verified_with("jasmine", (95, 99)), builtin_scale("shangding")
+    )
+    assert disclosed.band is None
+    assert disclosed.level == 2
+    assert warning is not None
+    assert "jasmine" in warning
+    assert disclosed_by(verified_with("jasmine", None), builtin_scale("shangding"))[1] is None
