@@ -430,6 +430,7 @@ class DemoFederation:
             f"http://127.0.0.1:{c.port}/readyz",
             process=self.supervisor.children[city].process,
             log=c.dir / "node.log",
+            name=f"{c.label} node",
         )
 
     def start_node(self, city: str) -> None:

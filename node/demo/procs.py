@@ -54,17 +54,21 @@ def wait_ready(
     timeout: float = READY_TIMEOUT_SECONDS,
     process: subprocess.Popen[bytes] | None = None,
     log: Path | None = None,
+    name: str | None = None,
 ) -> None:
     """Poll ``url`` until it answers 200.
 
     Raises:
         DemoError: the deadline passed, or ``process`` exited first.
     """
+    who = name or url
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
-            raise DemoError(f"{url}: the process exited with {process.returncode}\n{tail}")
+            raise DemoError(
+                f"{who}: the process exited with {process.returncode} (log {log}):\n{tail}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - our own URL
                 if resp.status == 200:
@@ -72,7 +76,7 @@ def wait_ready(
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.05)
-    raise DemoError(f"{url} did not become ready within {timeout:.0f} s")
+    raise DemoError(f"{who} ({url}) did not become ready within {timeout:.0f} s")
 
 
 @dataclass
