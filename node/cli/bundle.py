@@ -24,7 +24,7 @@ from certs.root import RootPolicy, parse_signed_root
 from mapping.scale import builtin_scale, load_scale_file
 from node.cli._common import echo_json, fail, reported_errors
 from node.cli.ca import NODE, PUBLIC, load_key_file, parse_at, read_bytes, write_public
-from node.cli.federation import read_root
+from node.cli.federation import pinned_root_options, read_root
 from protocol.errors import UnknownKeyError, UntrustedIssuerError
 from protocol.jose import KeySigner
 
@@ -184,15 +184,7 @@ def build(roots: tuple[Path, ...], out: Path, at: str | None, materials: tuple[P
 
 
 @bundle.command("verify")
-@click.option("--pinned", type=_EXISTING, required=True, help="The root you trust (pinned).")
-@click.option("--at", "at", default=None, help="Verification time (default: now).")
-@click.option(
-    "--grace-days",
-    type=click.IntRange(0, 365),
-    default=7,
-    show_default=True,
-    help="Accept an expired newest root this many days, with a warning.",
-)
+@pinned_root_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @click.argument("bundle_file", type=_EXISTING)
 def verify(pinned: Path, at: str | None, grace_days: int, as_json: bool, bundle_file: Path) -> None:

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
@@ -64,6 +66,26 @@ from protocol.jose import KeySigner, PublicKey
 _DIR = click.Path(file_okay=False, path_type=Path)
 _FILE = click.Path(dir_okay=False, path_type=Path)
 _EXISTING = click.Path(dir_okay=False, exists=True, path_type=Path)
+
+
+_F = TypeVar("_F", bound=Callable[..., object])
+
+
+def pinned_root_options(command: _F) -> _F:
+    """``--pinned``, ``--at`` and ``--grace-days``: how every offline root check is anchored."""
+    command = click.option(
+        "--grace-days",
+        type=click.IntRange(0, 365),
+        default=7,
+        show_default=True,
+        help="Accept an expired newest root this many days, with a warning.",
+    )(command)
+    command = click.option("--at", "at", default=None, help="Verification time (default: now).")(
+        command
+    )
+    return click.option(
+        "--pinned", type=_EXISTING, required=True, help="The root you trust (pinned)."
+    )(command)
 
 
 def read_root(path: Path) -> bytes:
@@ -463,15 +485,7 @@ def combine_cmd(
 
 
 @federation.command("verify")
-@click.option("--pinned", type=_EXISTING, required=True, help="The root you trust (pinned).")
-@click.option("--at", "at", default=None, help="Verification time (default: now).")
-@click.option(
-    "--grace-days",
-    type=click.IntRange(0, 365),
-    default=7,
-    show_default=True,
-    help="Accept an expired newest root this many days, with a warning.",
-)
+@pinned_root_options
 @click.option("--json", "as_json", is_flag=True, help="Print the newest root as JSON.")
 @click.argument("roots", nargs=-1, type=_EXISTING)
 def verify_cmd(
