@@ -15,7 +15,7 @@ import os
 from hypothesis import HealthCheck, settings
 
 #: Examples per property in the bounded run.
-EXAMPLES = int(os.environ.get("HUXIN_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("HUXIN_FUZZ_EXAMPLES", "100"))
 
 settings.register_profile(
     "huxin-fuzz",
