@@ -143,6 +143,7 @@ class Held:
     added_at: datetime
     used_at: datetime | None = None
     used_for: str | None = None
+    superseded_at: datetime | None = None
 
     def to_dict(self, *, with_token: bool = True) -> dict[str, object]:
         out: dict[str, object] = {
@@ -156,6 +157,7 @@ class Held:
             "added_at": self.added_at.isoformat(),
             "used_at": self.used_at.isoformat() if self.used_at else None,
             "used_for": self.used_for,
+            "superseded_at": self.superseded_at.isoformat() if self.superseded_at else None,
         }
         if with_token:
             out["sd_jwt"] = self.sd_jwt
@@ -166,6 +168,7 @@ class Held:
         band = obj.get("band")
         used_at = obj.get("used_at")
         used_for = obj.get("used_for")
+        superseded_at = obj.get("superseded_at")
         return cls(
             id=int(str(obj["id"])),
             sd_jwt=str(obj["sd_jwt"]),
@@ -178,11 +181,16 @@ class Held:
             added_at=datetime.fromisoformat(str(obj["added_at"])),
             used_at=datetime.fromisoformat(used_at) if isinstance(used_at, str) else None,
             used_for=used_for if isinstance(used_for, str) else None,
+            superseded_at=(
+                datetime.fromisoformat(superseded_at) if isinstance(superseded_at, str) else None
+            ),
         )
 
     def state(self, now: datetime) -> str:
         if self.used_at is not None:
             return "used"
+        if self.superseded_at is not None:
+            return "superseded"
         if self.expires_at <= now:
             return "expired"
         return "unused"
@@ -314,6 +322,22 @@ class Wallet:
         )
         self.held.append(held)
         return held
+
+    def supersede(self, batch: list[Held], now: datetime) -> int:
+        """Retire the unused attestations of ``batch``'s issuers that came before ``batch``.
+
+        A new batch from the home node reflects the resident's current level; the older unused
+        ones may be revoked (a level change) or signed with a retired key, and presenting them
+        would only be refused. Returns how many were retired.
+        """
+        issuers = {h.issuer for h in batch}
+        fresh = {h.id for h in batch}
+        retired = 0
+        for h in self.held:
+            if h.issuer in issuers and h.id not in fresh and h.state(now) == "unused":
+                h.superseded_at = now
+                retired += 1
+        return retired
 
 
 def _open(directory: Path | None) -> Wallet:
@@ -505,12 +529,19 @@ def fetch(
         tokens = [i.get("sd_jwt") for i in items if isinstance(i, dict)]
         if not tokens or not all(isinstance(t, str) for t in tokens):
             raise FetchFailedError("the node's answer holds no attestation")
-        added = _add_all(w, [str(t) for t in tokens], now)
+        added = [w.add(str(t), now) for t in tokens]
+        retired = w.supersede(added, now)
+        w.save()
     first = added[0]
     click.echo(
         f"已获取 fetched {len(added)} 份证明 attestations from {first.issuer}: "
         f"等级 level {first.level}, 有效至 until {first.expires_at:%Y-%m-%d %H:%M} UTC"
     )
+    if retired:
+        click.echo(
+            f"旧批次 {retired} 份未用证明已停用 / {retired} unused attestations of the "
+            "previous batch retired"
+        )
 
 
 @wallet.command("show")
@@ -531,7 +562,12 @@ def show(directory: Path | None, at: str | None, as_json: bool) -> None:
         f"钱包 wallet {w.path}: {len(w.held)} 份证明 attestations, {unused} 份可用 unused, "
         f"{len(w.fresh_keys())} 个空闲密钥 unbound keys"
     )
-    names = {"unused": "可用 unused", "used": "已用 used", "expired": "过期 expired"}
+    names = {
+        "unused": "可用 unused",
+        "used": "已用 used",
+        "expired": "过期 expired",
+        "superseded": "已停用 retired",
+    }
     for h in w.held:
         band = f" band {h.band[0]}–{h.band[1]}" if h.band else ""
         used = f" → {h.used_for}" if h.used_for else ""
@@ -623,10 +659,12 @@ def present_(
         candidates = [h for h in w.held if h.state(now) == "unused"]
         if not candidates:
             used = sum(1 for h in w.held if h.used_at is not None)
-            expired = len(w.held) - used
+            retired = sum(1 for h in w.held if h.state(now) == "superseded")
+            expired = len(w.held) - used - retired
             raise NoAttestationLeftError(
-                f"没有可用的证明了（{used} 份已用，{expired} 份过期），请运行 huxin wallet fetch / "
-                f"no unused attestation left ({used} used, {expired} expired); "
+                f"没有可用的证明了（{used} 份已用，{expired} 份过期，{retired} 份已停用），"
+                f"请运行 huxin wallet fetch / no unused attestation left ({used} used, "
+                f"{expired} expired, {retired} retired); "
                 "run `huxin wallet fetch`"
             )
         # Soonest expiry first (nothing goes to waste); skip any that cannot meet the rule

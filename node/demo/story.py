@@ -92,15 +92,14 @@ class Story:
     def _bundle_args(self) -> list[str]:
         return ["--bundle", str(self.fed.bundle_path), "--root", str(self.fed.pinned_root_path)]
 
-    def fetch(self, who: str, count: int = 8, *, wallet_name: str | None = None) -> str:
+    def fetch(self, who: str, count: int = 8) -> None:
         """The city app signs the resident in; the wallet fetches a batch (``huxin wallet``).
 
-        ``wallet_name`` names a new wallet directory: the app replacing its whole batch (the
-        wallet would otherwise keep presenting the older, sooner-expiring attestations).
+        A new batch retires the unused rest of the previous one (``huxin wallet fetch``).
         """
         person = self.people[who]
         c = self.fed.city(person.city)
-        wallet = self.wallet(wallet_name or who)
+        wallet = self.wallet(who)
         if not (wallet / "wallet.json").exists():
             run_huxin(["wallet", "init", "--dir", wallet, "--count", str(count)])
         out = run_huxin(
@@ -119,7 +118,8 @@ class Story:
                 "HUXIN_NATIONAL_ID": person.resident.national_id,
             },
         )
-        return out.stdout.strip()
+        for line in out.stdout.strip().splitlines():
+            self.say(f"     {line}")
 
     def present(self, wallet: str, incentive: str, name: str) -> tuple[Path | None, str]:
         """The wallet presents for ``incentive``; returns the file (or None) and its message."""
@@ -257,7 +257,7 @@ class Story:
             f"商鼎分 score {_number(me.get('score'))}, 等级 level {me.get('level')}"
         )
         self.say(f"   $ huxin wallet fetch --node {c.url} ...")
-        self.say(f"     {self.fetch('zhengzhou')}")
+        self.fetch("zhengzhou")
 
     def hangzhou_merchants(self) -> None:
         """Chapter 2: the Hangzhou library and campus fitness, with the mapping shown."""
@@ -303,7 +303,7 @@ class Story:
             f"3. {person.name} (synthetic), a Nanjing honest-card holder, in Suzhou",
         )
         self.fed.consent("nanjing", person.resident.national_id)
-        self.say(f"     {self.fetch('nanjing')}")
+        self.fetch("nanjing")
         self.say("   诚信卡=“信用优秀及以上” / the card attests “level 4 or above”")
         self.refresh("suzhou")
         path, message = self.present("nanjing", "suzhou/library-card", "nanjing-suzhou")
@@ -341,8 +341,8 @@ class Story:
             self.verify("hangzhou", path, "hangzhou/library-card", "zhengzhou-revoked"),
             expect="revoked",
         )
-        self.say(f"     {self.fetch('zhengzhou', wallet_name='zhengzhou-2')}")
-        again, message = self.present("zhengzhou-2", "hangzhou/library-card", "zhengzhou-lowered")
+        self.fetch("zhengzhou")
+        again, message = self.present("zhengzhou", "hangzhou/library-card", "zhengzhou-lowered")
         self.verdicts["zhengzhou-lowered-wallet"] = {"presented": again is not None}
         self.say(
             "   新批次等级 2，钱包拒绝出示（不泄露任何信息）/ the new batch is level 2; the "
@@ -363,13 +363,18 @@ class Story:
         )
         self.refresh("suzhou")
         if old_path is not None:
+            self.say(
+                "   更换CA（如疑似泄露）立即撤销对旧密钥的信任；日常的密钥轮换则让旧证明用到过期 / "
+                "replacing a CA (say, a suspected compromise) withdraws trust in the old key at "
+                "once; a routine key rotation keeps old attestations valid until they expire"
+            )
             self.say("   旧密钥签发的证明 / an attestation signed with the retired key:")
             self._show(
                 self.verify("suzhou", old_path, "suzhou/library-card", "nanjing-old-key"),
                 expect="unknown_key",
             )
-        self.say(f"     {self.fetch('nanjing', wallet_name='nanjing-2')}")
-        path, message = self.present("nanjing-2", "suzhou/library-card", "nanjing-new-key")
+        self.fetch("nanjing")
+        path, message = self.present("nanjing", "suzhou/library-card", "nanjing-new-key")
         if path is None:
             raise DemoError(f"the Nanjing wallet could not present: {message}")
         self.say("   新密钥签发的证明 / an attestation signed with the new key:")

@@ -4,6 +4,7 @@ back with nothing lost -- residents, attestations and status list intact."""
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import urllib.request
 from datetime import UTC, datetime
@@ -134,7 +135,15 @@ def test_node_killed_and_restarted(demo: Demo, tmp_path: Path) -> None:
     # The revoked attestation is still revoked; the good one still verifies.
     refresh = CliRunner().invoke(cli, ["verify", "--refresh-status", *_merchant_args(demo)])
     assert refresh.exit_code == 0, refresh.output
-    # A fresh presentation from one of the wallet's revoked attestations: still revoked.
+    # A fresh presentation from one of the revoked attestations: still revoked. The story's
+    # wallet retired them when it fetched the new batch; a second phone holding a copy of the
+    # wallet from before that fetch still has them.
+    stale = tmp_path / "stale-wallet"
+    shutil.copytree(demo.story.wallet("zhengzhou"), stale)
+    state = json.loads((stale / "wallet.json").read_text("utf-8"))
+    for held in state["attestations"]:
+        held["superseded_at"] = None
+    (stale / "wallet.json").write_text(json.dumps(state), "utf-8")
     revoked = tmp_path / "revoked.txt"
     made = CliRunner().invoke(
         cli,
@@ -142,7 +151,7 @@ def test_node_killed_and_restarted(demo: Demo, tmp_path: Path) -> None:
             "wallet",
             "present",
             "--dir",
-            str(demo.story.wallet("zhengzhou")),
+            str(stale),
             "--for",
             INCENTIVE,
             "--bundle",

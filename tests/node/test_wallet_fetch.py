@@ -76,3 +76,61 @@ async def test_fetch_present_and_node_verifies(node: Node, tmp_path: Path) -> No
     assert verdict["valid"] is True
     assert verdict["level_at_least"] == [4]
     assert verdict["level"] is None
+
+
+async def test_a_new_batch_retires_the_unused_rest_of_the_old_one(
+    node: Node, tmp_path: Path
+) -> None:
+    nid = national_id(8)
+    await node.ok(
+        "POST", "/v1/scores", role="office", json={"national_id": nid, "score": 135, "seq": 1}
+    )
+    await node.ok(
+        "POST", "/v1/residents/consent", role="app", json={"national_id": nid, "granted": True}
+    )
+    wallet = str(tmp_path / "wallet")
+    url = str(node.client.make_url("/"))
+    env = {"HUXIN_CREDENTIAL": node.tokens["app"], "HUXIN_NATIONAL_ID": nid}
+    fetch = ["wallet", "fetch", "--dir", wallet, "--node", url, "--count", "3", "--at", AT]
+    assert (await _huxin(["wallet", "init", "--dir", wallet, "--count", "3"])).exit_code == 0
+    assert (await _huxin(fetch, env)).exit_code == 0
+
+    # A dishonesty record: the level drops from 4 to 3 and the node revokes the first batch.
+    await node.ok(
+        "POST", "/v1/scores", role="office", json={"national_id": nid, "score": 110, "seq": 2}
+    )
+    again = await _huxin(fetch, env)
+    assert again.exit_code == 0, again.output
+    assert "3 unused attestations of the previous batch retired" in again.stdout
+    shown = json.loads(
+        (await _huxin(["wallet", "show", "--dir", wallet, "--json", "--at", AT])).stdout
+    )
+    states = sorted((a["level"], a["superseded_at"] is not None) for a in shown["attestations"])
+    assert states == [(3, False)] * 3 + [(4, True)] * 3
+    assert shown["unused"] == 3
+
+    # Only new-batch attestations are presented, and they verify (the old ones are revoked).
+    for n in range(3):
+        presented = await _huxin(
+            [
+                *("wallet", "present", "--dir", wallet, "--for", "wuhan/bike-share"),
+                *("--aud", "shop-2", "--nonce", f"n-{n}", "--at", AT),
+            ]
+        )
+        assert presented.exit_code == 0, presented.output
+        verdict = await node.ok(
+            "POST",
+            "/v1/verify",
+            role="merchant",
+            json={
+                "presentation": presented.stdout.strip(),
+                "audience": "shop-2",
+                "nonce": f"n-{n}",
+            },
+        )
+        assert verdict["valid"] is True, verdict
+    out = await _huxin(
+        ["wallet", "present", "--dir", wallet, "--for", "wuhan/bike-share", "--at", AT]
+    )
+    assert "error[no_attestation_left]" in out.stderr
+    assert "3 retired" in out.stderr
