@@ -609,7 +609,9 @@ def _describe(request: DisclosureRequest) -> tuple[str, str]:
         return f"信用等级至少 {k} 级", f"level at least {k}"
     if request.band:
         return "分数段", "the score band"
-    return "信用等级", "the level"
+    if request.level:
+        return "信用等级", "the level"
+    return "仅证明有效（不披露等级）", "only a valid attestation (no level disclosed)"
 
 
 @wallet.command("present")

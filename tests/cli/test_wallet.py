@@ -362,3 +362,16 @@ def test_picks_an_attestation_that_meets_the_rule(world: MerchantWorld) -> None:
         (2, None),
         (4, "zhengzhou/library-card"),
     ]
+
+
+def test_describe_names_what_each_request_discloses() -> None:
+    from node.cli.wallet import _describe
+    from protocol.presentation import DisclosureRequest
+
+    assert _describe(DisclosureRequest(level_at_least=3)) == (
+        "信用等级至少 3 级",
+        "level at least 3",
+    )
+    assert _describe(DisclosureRequest(band=True))[1] == "the score band"
+    assert _describe(DisclosureRequest(level=True))[1] == "the level"
+    assert "no level disclosed" in _describe(DisclosureRequest())[1]
