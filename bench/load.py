@@ -211,11 +211,13 @@ async def run_load(
     duration = duration if duration is not None else settings.pick(5.0, 0.3)
     residents = 16
     pool = settings.pick(512, 32)
-    server_cpu, client_cpu = cpu_split()
+    server_cpu, client_cpu = (None, None) if settings.quick else cpu_split()
     verify_call = raw_es256_verify_call()
     rows: list[Row] = []
     async with (
-        node_server(database_url, residents=residents, consent=residents) as server,
+        node_server(
+            database_url, residents=residents, consent=residents, in_process=settings.quick
+        ) as server,
         client_session(concurrency) as session,
     ):
         bodies = await presentation_pool(server, session, pool, residents)

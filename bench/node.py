@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +43,7 @@ from typing import Any, Final
 
 import aiohttp
 import asyncpg  # type: ignore[import-untyped]
+from aiohttp import web
 
 from bench.harness import (
     Bound,
@@ -54,7 +55,7 @@ from bench.harness import (
     raw_es256_sign_call,
 )
 from node import auth, keystore
-from node.app import load_scale
+from node.app import create_app, load_scale
 from node.config import NodeConfig, load_config, write_config
 from node.db import create_engine, migrate
 from node.imports import RecordValidator, import_file
@@ -143,18 +144,28 @@ def cpu_split() -> tuple[int | None, int | None]:
 
 @dataclass
 class NodeServer:
-    """A node served by ``huxin node run`` in a subprocess on 127.0.0.1."""
+    """A node served on 127.0.0.1: ``huxin node run`` in a subprocess, or in this process."""
 
     base_url: str
     config: NodeConfig
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | None
     tokens: dict[str, str] = field(default_factory=dict)
     server_cpu: int | None = None
+    log_path: Path | None = None
 
     @property
     def pid(self) -> int:
-        """The server process id."""
-        return self.process.pid
+        """The server process id (this process's when served in-process)."""
+        return os.getpid() if self.process is None else self.process.pid
+
+    def log_tail(self) -> str:
+        """The end of the server's standard error, for error messages."""
+        if self.log_path is None:
+            return ""
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
+        except OSError:
+            return ""
 
     def headers(self, role: str) -> dict[str, str]:
         """The bearer header of ``role``."""
@@ -216,10 +227,16 @@ async def prepare_node(
 
 @contextlib.asynccontextmanager
 async def node_server(
-    database_url: str | None = None, *, residents: int = 64, consent: int = 64
+    database_url: str | None = None,
+    *,
+    residents: int = 64,
+    consent: int = 64,
+    in_process: bool = False,
 ) -> AsyncIterator[NodeServer]:
     """Set up and serve a node (SQLite in a temporary directory unless ``database_url``).
 
+    By default the node runs as ``huxin node run`` in a subprocess pinned to its own core;
+    ``in_process`` serves it on this event loop instead (quick mode: no interpreter start-up).
     The first ``consent`` residents consent over HTTP, so they can be issued to.
 
     Raises:
@@ -230,7 +247,36 @@ async def node_server(
         url = database_url or f"sqlite+aiosqlite:///{data_dir / 'node.db'}"
         port = free_port()
         config, tokens = await prepare_node(data_dir, url, residents=residents, port=port)
-        server_cpu, _ = cpu_split()
+        base_url = f"http://127.0.0.1:{port}"
+        async with contextlib.AsyncExitStack() as stack:
+            if in_process:
+                server = NodeServer(base_url, config, None, tokens, None)
+                runner = web.AppRunner(create_app(config), access_log=None)
+                await runner.setup()
+                stack.push_async_callback(runner.cleanup)
+                await web.TCPSite(runner, "127.0.0.1", port).start()
+            else:
+                server = stack.enter_context(_subprocess_server(data_dir, base_url, config, tokens))
+            async with aiohttp.ClientSession() as session:
+                await _wait_ready(session, server)
+                for i in range(consent):
+                    async with session.post(
+                        f"{server.base_url}/v1/residents/consent",
+                        json={"national_id": national_id(i), "granted": True},
+                        headers=server.headers("app"),
+                    ) as resp:
+                        if resp.status != 200:
+                            raise RuntimeError(f"consent failed: {resp.status} {await resp.text()}")
+            yield server
+
+
+@contextlib.contextmanager
+def _subprocess_server(
+    data_dir: Path, base_url: str, config: NodeConfig, tokens: dict[str, str]
+) -> Iterator[NodeServer]:
+    server_cpu, _ = cpu_split()
+    log_path = data_dir / "server.log"
+    with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
             [
                 sys.executable,
@@ -243,52 +289,33 @@ async def node_server(
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stderr=log,
         )
-        if server_cpu is not None:
-            with contextlib.suppress(OSError):
-                os.sched_setaffinity(process.pid, {server_cpu})
-        server = NodeServer(f"http://127.0.0.1:{port}", config, process, tokens, server_cpu)
+    if server_cpu is not None:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(process.pid, {server_cpu})
+    try:
+        yield NodeServer(base_url, config, process, tokens, server_cpu, log_path)
+    finally:
+        process.terminate()
         try:
-            async with aiohttp.ClientSession() as session:
-                await _wait_ready(session, server)
-                for i in range(consent):
-                    async with session.post(
-                        f"{server.base_url}/v1/residents/consent",
-                        json={"national_id": national_id(i), "granted": True},
-                        headers=server.headers("app"),
-                    ) as resp:
-                        if resp.status != 200:
-                            raise RuntimeError(f"consent failed: {resp.status} {await resp.text()}")
-            yield server
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-            if process.stderr is not None:
-                process.stderr.close()
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 async def _wait_ready(session: aiohttp.ClientSession, server: NodeServer) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            err = (
-                server.process.stderr.read().decode(errors="replace")
-                if server.process.stderr
-                else ""
-            )
-            raise RuntimeError(f"huxin node run exited: {err[-2000:]}")
+        if server.process is not None and server.process.poll() is not None:
+            raise RuntimeError(f"huxin node run exited: {server.log_tail()}")
         with contextlib.suppress(aiohttp.ClientError, OSError):
             async with session.get(f"{server.base_url}/readyz") as resp:
                 if resp.status == 200:
                     return
         await asyncio.sleep(0.05)
-    raise RuntimeError("huxin node run did not become ready in time")
+    raise RuntimeError(f"huxin node run did not become ready in time: {server.log_tail()}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -425,10 +452,12 @@ async def _issuance_rows(
     duration = settings.pick(3.0, 0.3)
     residents = 32
     rows: list[Row] = []
-    server_cpu, client_cpu = cpu_split()
+    server_cpu, client_cpu = (None, None) if settings.quick else cpu_split()
     sign = raw_es256_sign_call()
     async with (
-        node_server(database_url, residents=residents, consent=residents) as server,
+        node_server(
+            database_url, residents=residents, consent=residents, in_process=settings.quick
+        ) as server,
         client_session(concurrency) as session,
     ):
         for batch in batches:
