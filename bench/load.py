@@ -28,9 +28,10 @@ import asyncio
 import contextlib
 import json
 import os
+import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +57,7 @@ from bench.node import (
     client_session,
     closed_loop,
     cpu_split,
+    free_port,
     fresh_postgres,
     issuance_requests,
     issued_count,
@@ -123,6 +125,61 @@ def verify_requests(server: NodeServer, bodies: Sequence[bytes]) -> RequestFacto
     url = f"{server.base_url}/v1/verify"
     headers = {**server.headers("merchant"), "Content-Type": "application/json"}
     return lambda n: (url, headers, bodies[n % len(bodies)])
+
+
+_TRIVIAL_APP: Final = """
+import json, sys
+from aiohttp import web
+async def handle(request):
+    json.loads(await request.read())
+    return web.json_response({"valid": True})
+app = web.Application()
+app.router.add_post("/v1/verify", handle)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+"""
+
+
+@contextlib.asynccontextmanager
+async def trivial_server(cpu: int | None) -> AsyncIterator[str]:
+    """A trivial aiohttp handler (parse the JSON body, answer valid) in a pinned subprocess.
+
+    It bounds what any aiohttp node could answer on one core with this client.
+
+    Raises:
+        RuntimeError: it did not start in time.
+    """
+    port = free_port()
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed code
+        [sys.executable, "-c", _TRIVIAL_APP, str(port)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    if cpu is not None:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(process.pid, {cpu})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    async with session.post(f"{url}/v1/verify", data=b"{}") as resp:
+                        if resp.status == 200:
+                            break
+                except (aiohttp.ClientError, OSError):
+                    pass
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the trivial aiohttp server did not start")
+                await asyncio.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 def _valid(_status: int, body: bytes) -> bool:
@@ -249,6 +306,29 @@ async def run_load(
                 )
         bound = Bound("raw ES256 verify / 2", Stats.of(raw).scaled(0.5), "ops/s")
         rows += _rows_of(f"verify, {concurrency} in flight", "req/s", verifies, bound, 1.0, label)
+        if not settings.quick:
+            trivial: list[float] = []
+            async with trivial_server(server_cpu) as url:
+                for _ in range(settings.repeats):
+                    with pinned_client(client_cpu):
+                        result = await closed_loop(
+                            session,
+                            lambda n: (f"{url}/v1/verify", {}, bodies[n % len(bodies)]),
+                            concurrency=concurrency,
+                            duration=duration,
+                            check=_valid,
+                        )
+                    trivial.append(result.rate)
+            rows.append(
+                Row(
+                    NAME,
+                    f"verify vs a trivial aiohttp handler on the same core ({label})",
+                    "req/s",
+                    Stats.of(s.result.rate for s in verifies),
+                    True,
+                    Bound("trivial aiohttp handler", Stats.of(trivial), "req/s"),
+                )
+            )
         rows += _rows_of(
             f"issue {ISSUE_BATCH}/request, 4 in flight", "att/s", issues, None, ISSUE_BATCH, label
         )
