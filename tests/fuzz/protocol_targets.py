@@ -28,6 +28,8 @@ from protocol.jose import (
     KeySigner,
     b64u_decode,
     b64u_encode,
+    check_public_jwk,
+    check_public_jwks,
     jwk_thumbprint,
     parse_json,
     parse_json_object,
@@ -333,7 +335,8 @@ class SdJwtTarget(Target):
 
 class JoseTarget(Target):
     """``protocol.jose``: ``b64u_decode``, ``parse_json``/``parse_json_object``,
-    ``public_key_from_jwk``, ``jwk_thumbprint`` and the verifier's memoised ``holder_key``."""
+    ``public_key_from_jwk``, ``jwk_thumbprint``, the verifier's memoised ``holder_key``, and the
+    issuer's ``check_public_jwk``/``check_public_jwks``, which must agree with the import."""
 
     name = "jose"
     description = "jose: b64u_decode, parse_json_object, public_key_from_jwk, jwk_thumbprint"
@@ -366,12 +369,25 @@ class JoseTarget(Target):
         except ProtocolError as err:
             out.append(("object", err.code))
             return tuple(out)
-        for fn in (public_key_from_jwk, jwk_thumbprint, holder_key):
+        for fn in (jwk_thumbprint, holder_key):
             try:
                 fn(obj)
                 out.append((fn.__name__, "ok"))
             except ProtocolError as err:
                 out.append((fn.__name__, err.code))
+        # Differential: the issuer's arithmetic check must say what the key import says.
+        checks: list[tuple[str, str]] = []
+        for name, check_fn in (
+            ("import", lambda: public_key_from_jwk(obj)),
+            ("check", lambda: check_public_jwk(obj)),
+            ("check_many", lambda: check_public_jwks([obj])),
+        ):
+            try:
+                check_fn()
+                checks.append((name, "ok"))
+            except ProtocolError as err:
+                checks.append((name, f"{err.code}: {err}"))
+        out.append(("jwk checks", tuple(checks)))
         return tuple(out)
 
     def invariant(self, seed: Seed, data: object, summary: object) -> str | None:
@@ -383,6 +399,9 @@ class JoseTarget(Target):
             len(b64u_encode(value)),
         ):
             return "base64url accepted a length that no encoder produces"
+        kind, checks = summary[-1]
+        if kind == "jwk checks" and isinstance(checks, tuple) and len({c[1] for c in checks}) > 1:
+            return f"check_public_jwk(s) disagrees with public_key_from_jwk: {checks}"
         return None
 
     def mutate(self, rng: random.Random, seed: Seed) -> Case:
@@ -403,8 +422,9 @@ class JoseTarget(Target):
             obj = lenient_json(raw)
             if not isinstance(obj, dict) or "x" not in obj:
                 return json_level()
-            x = obj["x"]
-            obj["x"] = mutate_text(rng, x) if isinstance(x, str) else x
+            member = rng.choice(("x", "y")) if "y" in obj else "x"
+            x = obj[member]
+            obj[member] = mutate_text(rng, x) if isinstance(x, str) else x
             return Case(seed, as_type(loose_json_bytes(obj)), "jwk-coordinate")
 
         ops: list[tuple[str, Callable[[], Case]]] = [
