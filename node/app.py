@@ -44,6 +44,7 @@ from node.imports import RecordValidator
 from node.issuance import Issuer
 from node.keystore import NodeKeys, load_keys
 from node.metrics import Metrics
+from node.openapi import openapi
 from node.status import StatusPublisher
 from node.sync import OwnMaterial, Sleep, Syncer, SyncStore, restore
 from protocol.errors import ProtocolError, UnavailableError
@@ -82,6 +83,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/healthz", public.healthz, None, "healthz"),
     Route("GET", "/readyz", public.readyz, None, "readyz"),
     Route("GET", "/metrics", public.metrics, None, "metrics"),
+    Route("GET", "/openapi.json", openapi, None, "openapi"),
     # The credit office.
     Route("POST", "/v1/scores", scores.push_one, OFFICE, "scores_push"),
     Route("POST", "/v1/scores/bulk", scores.push_bulk, OFFICE, "scores_bulk"),
@@ -315,6 +317,10 @@ def create_app(
             headers={"User-Agent": "huxin-node-sync"},
         )
         syncer = None
+        try:
+            await publisher.open_current(config.status_list_size, clock())
+        except (SQLAlchemyError, OSError):
+            log.warning("could not open the current status list at start-up; issuance will")
         if fed is not None:
             syncer = Syncer(
                 config=config,
