@@ -293,6 +293,17 @@ class StatusPublisher:
         """The stable URL of a list (the token's ``sub``, the attestation's ``status.uri``)."""
         return f"{self._base_url}/status/{list_id}"
 
+    async def open_current(self, list_size: int, now: datetime) -> int:
+        """Open the list issuance will draw from next, if none is open; return its id.
+
+        Called at start-up so that the member material the node signs for its peers names the
+        list before the first attestation points at it: a merchant learns status list URIs from
+        the trust bundle, and a bundle without them cannot check revocation.
+        """
+        async with self._engine.begin() as conn:
+            list_id, _ = await _current_list(conn, list_size, now)
+        return list_id
+
     async def list_ids(self) -> list[int]:
         """Every status list this node has opened."""
         async with self._engine.connect() as conn:

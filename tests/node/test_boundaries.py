@@ -21,7 +21,7 @@ pytestmark = pytest.mark.asyncio
 NID = national_id(7)
 #: A concrete path for each templated route.
 _PATHS = {
-    "/status/{list_id}": "/status/1",
+    "/status/{list_id}": "/status/999",  # no such list: list 1 is opened at start-up
     "/v1/objections/{objection_id}/resolve": "/v1/objections/1/resolve",
 }
 
