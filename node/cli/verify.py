@@ -207,6 +207,11 @@ def verify(
             results = refresh_status_lists(
                 bundle, cache_dir, now=now, policy=policy, force=not if_stale
             )
+            if not results:
+                _warn(
+                    "信任包未列出任何状态列表，无法核查撤销 / the bundle lists no status lists; "
+                    "revocation cannot be checked (rebuild or re-fetch the bundle)"
+                )
             for r in results:
                 state = "up to date" if r.skipped else "fetched" if r.ok else f"{r.error}"
                 click.echo(f"status list {r.uri} ({r.city}): {state}", err=True)
@@ -222,7 +227,7 @@ def verify(
                             ]
                         }
                     )
-                if not all(r.ok for r in results):
+                if not results or not all(r.ok for r in results):
                     sys.exit(1)
                 return
         assert presentation is not None  # noqa: S101 - checked above

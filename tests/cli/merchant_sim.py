@@ -35,6 +35,7 @@ class MerchantWorld:
     fed: Federation
     base: Path
     status_base: str | None = None
+    with_status_lists: bool = True
 
     def uri(self, city: str) -> str:
         prefix = self.status_base or self.fed[city].issuer
@@ -66,7 +67,7 @@ class MerchantWorld:
                     attestation_keys=[(city.node.public_key, city.node_cert)],
                     scale=builtin_scale(city.scale_id),
                     incentives=catalogue,
-                    status_lists=[self.uri(name)],
+                    status_lists=[self.uri(name)] if self.with_status_lists else [],
                     now=NOW,
                 )
             )

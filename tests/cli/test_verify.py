@@ -468,6 +468,13 @@ def test_refresh_status_over_http(
     assert "up to date" in result.stderr
 
 
+def test_refresh_with_a_bundle_that_lists_no_status_lists(fed: Federation, tmp_path: Path) -> None:
+    world = MerchantWorld(fed, tmp_path, with_status_lists=False).build()
+    args: list[str | Path] = ["verify", "--refresh-status", "--bundle", world.bundle, "--at", AT]
+    result = run([*args, "--root", world.root, "--status-cache", world.status_dir], code=1)
+    assert "the bundle lists no status lists" in result.stderr
+
+
 def test_python_api_for_merchant_apps(world: MerchantWorld) -> None:
     # The exact calls docs/merchant.md shows.
     now = datetime.fromisoformat(AT.replace("Z", "+00:00"))
