@@ -375,13 +375,16 @@ async def _soak(
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
 
     sampling = asyncio.create_task(sampler())
+    # The issuance stream has its own client connection: sharing the verify workers' pool would
+    # queue it behind them in the client, not in the server.
     try:
-        v, i = await asyncio.gather(
-            _sample(
-                server, session, verify, concurrency=concurrency, duration=seconds, check=_valid
-            ),
-            _sample(server, session, issue, concurrency=1, duration=seconds, check=issued),
-        )
+        async with client_session(1) as own:
+            v, i = await asyncio.gather(
+                _sample(
+                    server, session, verify, concurrency=concurrency, duration=seconds, check=_valid
+                ),
+                _sample(server, own, issue, concurrency=1, duration=seconds, check=issued),
+            )
     finally:
         stop.set()
         await sampling
