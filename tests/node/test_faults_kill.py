@@ -233,3 +233,58 @@ def test_killed_during_issuance_then_during_revocation(
     table = _consistent(node, db)
     assert revoked == len(table)  # the accepted withdrawal revoked everything, durably
     assert all(table.values())
+
+
+def _residents(db: Path) -> int:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return int(conn.execute("SELECT count(*) FROM resident").fetchone()[0])
+
+
+def test_killed_during_a_bulk_import(node_proc: tuple[NodeProcess, dict[str, str], Path]) -> None:
+    """A bulk request is one transaction: after a kill it is wholly there or wholly absent."""
+    node, tokens, db = node_proc
+    node.start()
+    n = 20_000
+    body = "".join(
+        json.dumps({"national_id": national_id(i), "score": i % 200, "seq": 1}) + "\n"
+        for i in range(n)
+    )
+    outcome: dict[str, object] = {}
+
+    def push() -> None:
+        try:
+            resp = requests.post(
+                f"{node.url}/v1/scores/bulk",
+                data=body.encode(),
+                headers={**_auth(tokens, "office"), "Content-Type": "application/x-ndjson"},
+                timeout=30,
+            )
+            outcome["status"] = resp.status_code
+        except requests.RequestException as err:
+            outcome["error"] = err
+
+    sender = threading.Thread(target=push)
+    sender.start()
+    time.sleep(0.3)  # the body is being parsed, validated or written
+    node.kill()
+    sender.join(30)
+    node.start()
+    count = _residents(db)
+    if outcome.get("status") == 200:
+        assert count == n  # it had finished: all of it is durable
+    else:
+        assert count in (0, n), count  # killed midway: nothing half-applied
+    # Resending the same request is always safe (idempotent by seq) and completes it.
+    resp = requests.post(
+        f"{node.url}/v1/scores/bulk",
+        data=body.encode(),
+        headers={**_auth(tokens, "office"), "Content-Type": "application/x-ndjson"},
+        timeout=60,
+    )
+    assert resp.status_code == 200, resp.text
+    stats = resp.json()
+    assert stats["applied"] + stats["unchanged"] == n
+    assert stats["applied"] == n - count
+    assert _residents(db) == n
+    audit = requests.get(f"{node.url}/v1/audit/verify", headers=_auth(tokens, "office"), timeout=30)
+    assert audit.status_code == 200, audit.text
