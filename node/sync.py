@@ -140,6 +140,17 @@ def _is_transient(err: BaseException) -> bool:
     return isinstance(err, PeerFetchError) and err.transient
 
 
+def _keep(what: str, write: Callable[..., None], *args: object) -> None:
+    """Write a last good copy to disk; a failed write (disk full) is logged, never raised.
+
+    The copies on disk only serve a restart; the verified copy in memory is already in use.
+    """
+    try:
+        write(*args)
+    except OSError as err:
+        log.error("could not keep a copy on disk", extra={"what": what, "error": str(err)})
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -315,8 +326,8 @@ class OwnMaterial:
             "certificate": certificate_pem(self._keys.chain[0]),
             "last_used": format_time(now),
         }
-        self._store.save_key_history(history)
         self._known = history
+        _keep("key history", self._store.save_key_history, history)
 
     def _history(self, now: datetime) -> list[tuple[str, x509.Certificate]]:
         """Previous keys still worth publishing: used within the attestation lifetime and still
@@ -545,7 +556,7 @@ class Syncer:
         """
         if not self.federation.offer_root(data, now):
             return False
-        self._store.save_root(self.federation.root.version, data)
+        _keep("root", self._store.save_root, self.federation.root.version, data)
         return True
 
     async def refresh_own(self, now: datetime) -> None:
@@ -556,7 +567,7 @@ class Syncer:
             log.error("our own material does not verify", extra={"code": err.code})
             return
         if data is not None:
-            self._store.save_material(self.federation.city, data, now)
+            _keep("own material", self._store.save_material, self.federation.city, data, now)
 
     async def _peer_roots(self, base: str) -> list[bytes]:
         data = await self.fetch(base.rstrip("/") + ROOT_PATH)
@@ -581,7 +592,7 @@ class Syncer:
             for data in candidates:
                 try:
                     if fed.offer_root(data, now):
-                        self._store.save_root(fed.root.version, data)
+                        _keep("root", self._store.save_root, fed.root.version, data)
                         log.info("federation root updated", extra={"version": fed.root.version})
                         stepped = moved = True
                         break
@@ -596,7 +607,7 @@ class Syncer:
         data = await self.fetch(base.rstrip("/") + MATERIAL_PATH)
         before = fed.material_data(city)
         material = fed.offer_material(city, data, now)
-        self._store.save_material(city, data, now)
+        _keep("peer material", self._store.save_material, city, data, now)
         if before != data:
             log.info("peer material updated", extra={"peer": city})
         first_error: NodeError | ProtocolError | None = None
@@ -606,7 +617,7 @@ class Syncer:
             try:
                 token = await self.fetch(uri)
                 fed.status.put(uri, token, now, issuer=issuer)
-                self._store.save_status(uri, token)
+                _keep("status list", self._store.save_status, uri, token)
             except (NodeError, ProtocolError) as err:
                 first_error = first_error or err
         if first_error is not None:
