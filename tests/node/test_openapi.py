@@ -1,10 +1,14 @@
 """``/openapi.json`` covers exactly ``ROUTES``; schemathesis finds nothing against a live node.
 
-The live node runs on 127.0.0.1 in its own thread and event loop (schemathesis calls it with a
-blocking HTTP client), on SQLite, with one credential per role sent on the routes that role may
-use, so protected routes are exercised past authorization. Each operation gets a bounded number
-of positive and negative cases; every response must be a documented status, content type and
-schema, and never a server error.
+The live node is Zhengzhou's in the five-node simulator (``tests.node.sim``), synced once so
+its federation material is complete, run in its own thread and event loop on 127.0.0.1
+(schemathesis calls it with a blocking HTTP client), on SQLite, with one credential per role
+sent on the routes that role may use, so protected routes are exercised past authorization.
+Each operation gets a bounded number of positive and negative cases: no response may be a
+server error, and each must have a documented status, content type and schema; a protected
+route must refuse the same request without a valid credential (``ignored_auth``). Two control
+tests show the checks do fail on a lying document, and one valid request per route exercises
+every success schema.
 """
 
 from __future__ import annotations
@@ -23,11 +27,12 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
+    ignored_auth,
     response_schema_conformance,
     status_code_conformance,
 )
 from schemathesis.core.failures import FailureGroup
-from schemathesis.openapi.checks import JsonSchemaError
+from schemathesis.openapi.checks import IgnoredAuth, JsonSchemaError
 
 from node.app import ROUTES
 from node.openapi import build_document
@@ -127,6 +132,7 @@ _ROLE_OF = {
     for r in ROUTES
 }
 CHECKS = [
+    ignored_auth,
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
@@ -250,3 +256,19 @@ def test_every_route_answers_a_valid_request_as_documented(live_node: LiveNode) 
         case.validate_response(response, checks=CHECKS)
         if name == "verify":
             assert response.json()["valid"] is True, response.text
+
+
+def test_the_checks_catch_a_route_that_ignores_its_credential(live_node: LiveNode) -> None:
+    """A control: a route documented as protected but answering without a credential fails."""
+    doc = build_document()
+    healthz = doc["paths"]["/healthz"]["get"]  # type: ignore[index]
+    healthz["security"] = [{"bearer": []}]
+    healthz["responses"]["401"] = {"description": "no credential"}
+    op = schemathesis.openapi.from_dict(doc).find_operation_by_id("healthz")
+    op = op.ok() if hasattr(op, "ok") else op
+    case = op.Case()
+    headers = {"Authorization": f"Bearer {live_node.tokens['office']}"}
+    response = case.call(base_url=live_node.base_url, headers=headers)
+    with pytest.raises(FailureGroup) as caught:
+        case.validate_response(response, checks=CHECKS, headers=headers)
+    assert any(isinstance(e, IgnoredAuth) for e in caught.value.exceptions), caught.value
