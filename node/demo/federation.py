@@ -83,6 +83,8 @@ ROLES: Final = ("office", "app", "merchant")
 SIGNERS: Final = ("zhengzhou", "hangzhou", "wuhan")
 SUBPROCESS_TIMEOUT_SECONDS: Final = 120.0
 HTTP_TIMEOUT_SECONDS: Final = 30.0
+#: How often demo nodes sync with each other (a production node: every 60 s).
+DEMO_SYNC_INTERVAL_SECONDS: Final = 5
 
 Report = Callable[[str], None]
 
@@ -420,7 +422,13 @@ class DemoFederation:
             city,
             [*huxin_command(), "node", "run", "--data", str(c.node_dir), "--port", str(c.port)],
             log=c.dir / "node.log",
-            env={**os.environ, "HUXIN_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"},
+            env={
+                **os.environ,
+                "HUXIN_LOG_LEVEL": "WARNING",
+                "PYTHONUNBUFFERED": "1",
+                # Sync every few seconds (production: 60) so peers see a new key or list soon.
+                "HUXIN_SYNC_INTERVAL_SECONDS": str(DEMO_SYNC_INTERVAL_SECONDS),
+            },
         )
         self.proxy.set_upstream(city, f"http://127.0.0.1:{c.port}")
 

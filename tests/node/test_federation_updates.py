@@ -173,3 +173,17 @@ async def test_office_replaces_the_catalogue(sim: SimFederation) -> None:
     )
     assert verdict["eligibility"] == "not_eligible"
     assert verdict["threshold"] == 600
+
+
+async def test_a_fresh_node_publishes_its_status_list_before_any_issuance(
+    sim: SimFederation,
+) -> None:
+    # Regression: a node's signed material named only the lists that existed when it was
+    # signed, and lists were opened by the first issuance, so a fresh node's bundle had no
+    # status list URIs until a later sync round: merchants could not check revocation.
+    await sim.sync()
+    for city in sim.nodes:
+        data = await (await sim[city].node.call("GET", "/federation/bundle")).read()
+        bundle = TrustBundle.load(data, pinned_root=sim.roots[0], now=sim.clock())
+        for member in bundle.members:
+            assert bundle.status_list_uris(member.city) == (f"{sim.url(member.city)}/status/1",)
