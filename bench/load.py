@@ -364,13 +364,19 @@ async def _soak(
     label: str,
 ) -> list[Row]:
     """Verification (``concurrency`` in flight) and one issuance stream; RSS every second."""
-    samples: list[tuple[float, float]] = []
+    fields = ("VmRSS", "RssAnon", "RssFile")
+    samples: dict[str, list[tuple[float, float]]] = {f: [] for f in fields}
     start = time.perf_counter()
     stop = asyncio.Event()
 
+    def sample_rss() -> None:
+        at = time.perf_counter() - start
+        for f in fields:
+            samples[f].append((at, server.rss_bytes(f) / 2**20))
+
     async def sampler() -> None:
         while not stop.is_set():
-            samples.append((time.perf_counter() - start, server.rss_bytes() / 2**20))
+            sample_rss()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
 
@@ -388,26 +394,35 @@ async def _soak(
     finally:
         stop.set()
         await sampling
-    samples.append((time.perf_counter() - start, server.rss_bytes() / 2**20))
-    warm = [p for p in samples if p[0] >= min(10.0, seconds / 6)]
-    rss = [p[1] for p in samples]
+    sample_rss()
     what = f"soak {seconds:g} s"
     rows = _rows_of(f"{what}: verify, {concurrency} in flight", "req/s", [v], None, 1.0, label)
     rows += _rows_of(
         f"{what}: issue {ISSUE_BATCH}/request, 1 in flight", "att/s", [i], None, ISSUE_BATCH, label
     )
-    rows += [
-        Row(NAME, f"{what}: server RSS at start", "MiB", Stats.of([rss[0]]), False),
-        Row(NAME, f"{what}: server RSS at end", "MiB", Stats.of([rss[-1]]), False),
-        Row(NAME, f"{what}: server RSS max", "MiB", Stats.of([max(rss)]), False),
-        Row(
-            NAME,
-            f"{what}: server RSS slope after warm-up ({len(warm)} samples)",
-            "MiB/min",
-            Stats.of([_slope_per_minute(warm)]),
-            False,
-        ),
-    ]
+    for f in fields:
+        points = samples[f]
+        warm = [p for p in points if p[0] >= min(10.0, seconds / 6)]
+        values = [p[1] for p in points]
+        rows.append(
+            Row(
+                NAME,
+                f"{what}: server {f} start / end / max ({label})",
+                "MiB",
+                Stats(values[-1], values[0], max(values), tuple(values)),
+                False,
+                note="median column = end, min column = start",
+            )
+        )
+        rows.append(
+            Row(
+                NAME,
+                f"{what}: server {f} slope after warm-up ({len(warm)} samples)",
+                "MiB/min",
+                Stats.of([_slope_per_minute(warm)]),
+                False,
+            )
+        )
     return rows
 
 

@@ -171,14 +171,18 @@ class NodeServer:
         """The bearer header of ``role``."""
         return {"Authorization": f"Bearer {self.tokens[role]}"}
 
-    def rss_bytes(self) -> int:
-        """The server process's resident set size, from /proc (0 where unavailable)."""
+    def rss_bytes(self, field: str = "VmRSS") -> int:
+        """The server's resident memory from /proc status (0 where unavailable).
+
+        ``field``: ``VmRSS`` (all), ``RssAnon`` (heap: Python objects, SQLite's page cache) or
+        ``RssFile`` (mapped files: libraries, SQLite's memory-mapped database).
+        """
         try:
             text = Path(f"/proc/{self.pid}/status").read_text(encoding="ascii")
         except OSError:
             return 0
         for line in text.splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024
         return 0
 
