@@ -30,7 +30,6 @@ import os
 import secrets
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -654,8 +653,3 @@ def _skipped(why: str) -> Row:
 def node_bench(settings: Settings) -> list[Row]:
     """Issuance over HTTP and bulk import, on SQLite and PostgreSQL."""
     return asyncio.run(_all(settings))
-
-
-def median(values: Sequence[float]) -> float:
-    """The median of ``values`` (0 when empty)."""
-    return statistics.median(values) if values else 0.0
