@@ -36,7 +36,15 @@ from node.imports import band_for
 from node.models import RESIDENTS
 from protocol.attestation import CreditClaims, IssuedAttestation, StatusRef, issue_batch
 from protocol.errors import ProtocolError
-from protocol.jose import Jwk, Signer, jwk_thumbprint, public_jwk, public_key_from_jwk
+from protocol.jose import (
+    Jwk,
+    Signer,
+    b64u_decode,
+    b64u_encode,
+    check_public_jwk,
+    check_public_jwks,
+    jwk_thumbprint,
+)
 
 _RETRIES = 5
 
@@ -66,21 +74,48 @@ def parse_holder_keys(raw: object, *, max_batch: int) -> list[Jwk]:
         raise BadRequestError("holder_keys must be a non-empty list of public JWKs")
     if len(raw) > max_batch:
         raise PayloadTooLargeError(f"at most {max_batch} holder keys per request")
+    if not _all_valid(raw):
+        for n, obj in enumerate(raw):  # name the first refused entry, in order
+            if not isinstance(obj, dict):
+                raise BadRequestError(f"holder_keys[{n}] is not a JSON object")
+            try:
+                check_public_jwk(obj)
+            except ProtocolError as err:
+                raise BadRequestError(f"holder_keys[{n}]: {err.message}") from err
     keys: list[Jwk] = []
     seen: set[str] = set()
     for n, obj in enumerate(raw):
-        if not isinstance(obj, dict):
-            raise BadRequestError(f"holder_keys[{n}] is not a JSON object")
-        try:
-            jwk = public_jwk(public_key_from_jwk(obj))
-        except ProtocolError as err:
-            raise BadRequestError(f"holder_keys[{n}]: {err.message}") from err
+        jwk = _minimal_jwk(obj)
         kid = jwk_thumbprint(jwk)
         if kid in seen:
             raise BadRequestError(f"holder_keys[{n}] repeats a key; each attestation needs its own")
         seen.add(kid)
         keys.append(jwk)
     return keys
+
+
+def _all_valid(raw: list[object]) -> bool:
+    """True if every entry is a public JWK: ``check_public_jwks``, the checks of importing each."""
+    jwks = [obj for obj in raw if isinstance(obj, dict)]
+    if len(jwks) != len(raw):
+        return False
+    try:
+        check_public_jwks(jwks)
+    except ProtocolError:
+        return False
+    return True
+
+
+def _minimal_jwk(jwk: Mapping[str, object]) -> Jwk:
+    """The minimal JWK of a key :func:`check_public_jwk` accepted, as ``public_jwk`` exports it.
+
+    Only the required members are kept, and each coordinate is re-encoded so that spare low bits
+    in its last character (which base64 decoding ignores) cannot make one key look like two.
+    """
+    x = b64u_encode(b64u_decode(str(jwk["x"])))
+    if jwk["kty"] == "EC":
+        return {"kty": "EC", "crv": "P-256", "x": x, "y": b64u_encode(b64u_decode(str(jwk["y"])))}
+    return {"kty": "OKP", "crv": "Ed25519", "x": x}
 
 
 async def issue(
