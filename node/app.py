@@ -282,6 +282,7 @@ def create_app(
             base_url=config.public_url,
             ttl=config.status_ttl,
             lifetime=config.status_lifetime,
+            source_refresh=config.status_source_refresh,
         )
         app[appkeys.KEYS] = node_keys
         app[appkeys.SCALE] = scale

@@ -74,6 +74,13 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting("status", "list_size", int, 1 << 17, "entries per status list (herd size)"),
     Setting("status", "ttl_seconds", int, 300, "status list `ttl`: how long caches keep it"),
     Setting("status", "lifetime_seconds", int, 24 * 3600, "status list token `exp` - `iat`"),
+    Setting(
+        "status",
+        "source_refresh_seconds",
+        int,
+        2,
+        "how stale /v1/verify's view of the lists may be (other replicas' revocations)",
+    ),
     Setting("incentives", "file", str, "incentives.json", "the city's incentive catalogue"),
     Setting("federation", "root_file", str, "federation-root.json", "pinned federation root"),
     Setting("sync", "dir", str, "federation-cache", "last good copies of peers' material"),
@@ -112,6 +119,9 @@ class NodeConfig:
     status_list_size: int
     status_ttl: timedelta
     status_lifetime: timedelta
+    #: How long online verification trusts its in-process copy of the lists without asking the
+    #: database whether another replica revoked something (revocations here show at once).
+    status_source_refresh: timedelta
     incentives_file: Path
     federation_root_file: Path
     sync_dir: Path
@@ -240,6 +250,7 @@ def load_config(data_dir: str | Path, env: Mapping[str, str] | None = None) -> N
         status_list_size=list_size,
         status_ttl=timedelta(seconds=i("status", "ttl_seconds", 1)),
         status_lifetime=timedelta(seconds=i("status", "lifetime_seconds", 60)),
+        status_source_refresh=timedelta(seconds=i("status", "source_refresh_seconds", 0)),
         incentives_file=path("incentives", "file"),
         federation_root_file=path("federation", "root_file"),
         sync_dir=path("sync", "dir"),

@@ -24,12 +24,13 @@ import asyncio
 import contextlib
 import hashlib
 import secrets
+import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, Engine, event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from node.audit import AuditRecord
@@ -55,6 +56,19 @@ _ROW_COLUMNS: Final = (
 _INSERT_COLUMNS: Final = ", ".join((*_ROW_COLUMNS, "list_id", "idx"))
 _ROW_MARKS: Final = "(" + ", ".join("?" * (len(_ROW_COLUMNS) + 2)) + ")"
 _RANDOM = secrets.SystemRandom()
+#: Per database (engine), how many status changes this process has committed: revocations and
+#: newly opened lists. :meth:`StatusPublisher.source` re-reads the lists when it moves.
+_LOCAL_CHANGES: Final[weakref.WeakKeyDictionary[Engine, int]] = weakref.WeakKeyDictionary()
+
+
+def _note_change(conn: AsyncConnection) -> None:
+    """Count a status change of this process once ``conn``'s transaction commits."""
+    engine = conn.sync_engine
+
+    def committed(_conn: Connection) -> None:
+        _LOCAL_CHANGES[engine] = _LOCAL_CHANGES.get(engine, 0) + 1
+
+    event.listen(conn.sync_connection, "commit", committed, once=True)
 
 
 async def _current_list(conn: AsyncConnection, size: int, now: datetime) -> tuple[int, int]:
@@ -73,6 +87,7 @@ async def _current_list(conn: AsyncConnection, size: int, now: datetime) -> tupl
         .values(size=size, bits=1, version=0, full=False, created_at=epoch(now))
         .returning(STATUS_LISTS.c.id)
     )
+    _note_change(conn)
     return int(result.scalar_one()), size
 
 
@@ -241,6 +256,7 @@ async def revoke(
         .where(STATUS_LISTS.c.id.in_(lists))
         .values(version=STATUS_LISTS.c.version + 1)
     )
+    _note_change(conn)
     per_resident: dict[str, int] = {}
     for att in attestations:
         per_resident[att.resident] = per_resident.get(att.resident, 0) + 1
@@ -274,8 +290,12 @@ class StatusPublisher:
         base_url: str,
         ttl: timedelta,
         lifetime: timedelta,
+        source_refresh: timedelta = timedelta(0),
     ) -> None:
         self._engine = engine
+        self._source_refresh = source_refresh
+        #: What :meth:`source` last built, when, and at which count of this process's changes.
+        self._source: tuple[OwnStatusLists, datetime, int] | None = None
         self._signer = signer
         self._issuer = issuer
         self._base_url = base_url.rstrip("/")
@@ -372,11 +392,36 @@ class StatusPublisher:
         return PublishedList(list_id, version, token, etag, status_list, now)
 
     async def source(self, now: datetime) -> OwnStatusLists:
-        """A :class:`protocol.status_list.StatusListSource` over this node's current lists."""
+        """A :class:`protocol.status_list.StatusListSource` over this node's current lists.
+
+        Served from memory while nothing changed: the lists are re-read when this process
+        revoked or opened a list since (so those show at once), and otherwise at most every
+        ``source_refresh`` (so another replica's revocation shows within it). A re-read asks the
+        database for every list's version in one query and re-builds only the lists whose
+        version moved.
+        """
+        changes = _LOCAL_CHANGES.get(self._engine.sync_engine, 0)
+        cached = self._source
+        if (
+            cached is not None
+            and cached[2] == changes
+            and timedelta(0) <= now - cached[1] < self._source_refresh
+        ):
+            return cached[0]
+        async with self._engine.connect() as conn:
+            versions = {
+                int(row.id): int(row.version)
+                for row in await conn.execute(select(STATUS_LISTS.c.id, STATUS_LISTS.c.version))
+            }
         lists = {}
-        for list_id in await self.list_ids():
-            lists[self.uri(list_id)] = (await self.get(list_id, now)).status_list
-        return OwnStatusLists(lists)
+        for list_id, version in versions.items():
+            published = self._cache.get(list_id)
+            if published is None or published.version != version:
+                published = await self.get(list_id, now)
+            lists[self.uri(list_id)] = published.status_list
+        source = OwnStatusLists(lists)
+        self._source = (source, now, changes)
+        return source
 
 
 class OwnStatusLists:
