@@ -169,8 +169,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     roles = _ROLES.get(name, frozenset())  # unknown route name: nobody may call it
     if roles is None:
         return await handler(request)
+    app = request.app
     principal = await authenticate(
-        request.app[appkeys.ENGINE], request.headers.get("Authorization")
+        app[appkeys.ENGINE],
+        request.headers.get("Authorization"),
+        now=app[appkeys.CLOCK](),
+        cache_for=app[appkeys.CONFIG].auth_cache,
     )
     if principal.role not in roles:
         raise ForbiddenError(f"the {principal.role.value} role may not use this endpoint")

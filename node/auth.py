@@ -2,8 +2,11 @@
 
 What it does: creates, lists and revokes credentials (each with one role: ``office``, ``app``,
 ``merchant``), logging every change to the audit log; :func:`authenticate` resolves an
-``Authorization: Bearer`` header to a :class:`Principal`. Tokens are 256-bit random strings, so a
-plain SHA-256 is the right stored form (nothing to brute-force, and lookup stays one index hit).
+``Authorization: Bearer`` header to a :class:`Principal`, optionally remembering successful
+lookups in memory for a few seconds (keyed by the token's hash, never the token; a revocation
+through this process forgets them at once, one through another process shows within the TTL).
+Tokens are 256-bit random strings, so a plain SHA-256 is the right stored form (nothing to
+brute-force, and lookup stays one index hit).
 
 What it deliberately does not do: decide which route needs which role (``node.app`` declares
 that next to each route) or keep sessions.
@@ -13,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
-from datetime import datetime
+import weakref
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,6 +33,8 @@ from node.models import CREDENTIALS
 
 TOKEN_PREFIX: Final = "hx_"  # noqa: S105 - a public prefix, not a secret
 _MAX_NAME: Final = 128
+#: Beyond this many remembered lookups, expired ones are dropped (and all, if none expired).
+_CACHE_LIMIT: Final = 4096
 
 
 class Role(StrEnum):
@@ -71,6 +77,26 @@ class CredentialInfo:
             "created_at": self.created_at,
             "revoked_at": self.revoked_at,
         }
+
+
+@dataclass
+class _Lookups:
+    """Successful lookups of one database, by token hash, with when each was made."""
+
+    found: dict[str, tuple[Principal, datetime]] = field(default_factory=dict)
+    #: Bumped by every revocation through this process: a lookup that started before one
+    #: is not remembered.
+    generation: int = 0
+
+
+_LOOKUPS: Final[weakref.WeakKeyDictionary[Engine, _Lookups]] = weakref.WeakKeyDictionary()
+
+
+def _lookups(engine: AsyncEngine) -> _Lookups:
+    lookups = _LOOKUPS.get(engine.sync_engine)
+    if lookups is None:
+        lookups = _LOOKUPS[engine.sync_engine] = _Lookups()
+    return lookups
 
 
 def token_hash(token: str) -> str:
@@ -155,10 +181,26 @@ async def revoke_credential(engine: AsyncEngine, *, name: str, actor: str, now: 
         await audit.append(
             conn, [audit.AuditRecord(actor, "credential.revoke", None, {"name": name})], now
         )
+    # Committed: forget every remembered lookup, and any lookup still in flight.
+    lookups = _lookups(engine)
+    lookups.generation += 1
+    lookups.found.clear()
 
 
-async def authenticate(engine: AsyncEngine, authorization: str | None) -> Principal:
+async def authenticate(
+    engine: AsyncEngine,
+    authorization: str | None,
+    *,
+    now: datetime | None = None,
+    cache_for: timedelta = timedelta(0),
+) -> Principal:
     """Resolve an ``Authorization`` header value.
+
+    With ``now`` and a positive ``cache_for``, a successful lookup is remembered (by the token's
+    hash) for ``cache_for`` and answered from memory meanwhile. A revocation through
+    :func:`revoke_credential` in this process forgets every remembered lookup at once; one made
+    by another process (the CLI, another replica) shows within ``cache_for``. Failed lookups
+    are never remembered.
 
     Raises:
         UnauthorizedError: missing, not ``Bearer``, unknown or revoked.
@@ -169,15 +211,36 @@ async def authenticate(engine: AsyncEngine, authorization: str | None) -> Princi
     token = token.strip()
     if scheme.lower() != "bearer" or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise UnauthorizedError("malformed credential")
+    digest = token_hash(token)
+    caching = now is not None and cache_for > timedelta(0)
+    lookups = _lookups(engine)
+    if caching:
+        assert now is not None  # noqa: S101 - for mypy: caching implies it
+        hit = lookups.found.get(digest)
+        if hit is not None and hit[1] <= now < hit[1] + cache_for:
+            return hit[0]
+    generation = lookups.generation
     async with engine.connect() as conn:
         row = (
             await conn.execute(
                 select(CREDENTIALS.c.name, CREDENTIALS.c.role).where(
-                    CREDENTIALS.c.token_hash == token_hash(token),
+                    CREDENTIALS.c.token_hash == digest,
                     CREDENTIALS.c.revoked_at.is_(None),
                 )
             )
         ).first()
     if row is None:
+        lookups.found.pop(digest, None)
         raise UnauthorizedError("unknown or revoked credential")
-    return Principal(name=str(row.name), role=Role(row.role))
+    principal = Principal(name=str(row.name), role=Role(row.role))
+    if caching and lookups.generation == generation:
+        assert now is not None  # noqa: S101 - for mypy: caching implies it
+        if len(lookups.found) >= _CACHE_LIMIT:
+            _forget_expired(lookups, now, cache_for)
+        lookups.found[digest] = (principal, now)
+    return principal
+
+
+def _forget_expired(lookups: _Lookups, now: datetime, cache_for: timedelta) -> None:
+    live = {k: v for k, v in lookups.found.items() if v[1] <= now < v[1] + cache_for}
+    lookups.found = live if len(live) < _CACHE_LIMIT else {}

@@ -92,6 +92,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting("sync", "max_backoff_ms", int, 10_000, "longest retry delay"),
     Setting("sync", "material_max_age_seconds", int, 7 * 86400, "use a peer's copy this long"),
     Setting("log", "level", str, "INFO", "log level (DEBUG, INFO, WARNING, ERROR)"),
+    Setting("auth", "cache_seconds", int, 5, "remember a valid credential this long (0: never)"),
 )
 
 
@@ -133,6 +134,8 @@ class NodeConfig:
     sync_max_backoff: timedelta
     material_max_age: timedelta
     log_level: str
+    #: How long a successful credential lookup is remembered in memory (0: not at all).
+    auth_cache: timedelta
 
     @property
     def is_sqlite(self) -> bool:
@@ -262,6 +265,7 @@ def load_config(data_dir: str | Path, env: Mapping[str, str] | None = None) -> N
         sync_max_backoff=timedelta(milliseconds=i("sync", "max_backoff_ms", 0)),
         material_max_age=timedelta(seconds=i("sync", "material_max_age_seconds", 60)),
         log_level=level,
+        auth_cache=timedelta(seconds=i("auth", "cache_seconds", 0)),
     )
 
 

@@ -1,6 +1,9 @@
-"""The node's in-process caches on the verification path: what they save, and how stale they
-may be. A revocation through this replica shows at once; through another replica sharing the
-database within ``status.source_refresh_seconds``."""
+"""The node's in-process caches on the request path, and how stale they may be.
+
+Status lists for ``/v1/verify``: a revocation through this replica shows at once, through
+another replica sharing the database within ``status.source_refresh_seconds``. Credentials: one
+revoked through this process stops at once, one revoked elsewhere within ``auth.cache_seconds``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,11 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from sqlalchemy import update
 
+from node import appkeys, auth
+from node.db import create_engine
+from node.models import CREDENTIALS
 from protocol.presentation import DisclosureRequest, present
 from tests.node.conftest import FakeClock, Node, migrate_url, start_node, write_node_dir
 from tests.node.test_api import _issue, _resident
@@ -86,3 +93,47 @@ async def test_a_list_opened_here_is_served_at_once(replicas: tuple[Node, Node])
         more_signers, more = await _issue(a, nid, 20)
     assert more[-1]["status"]["uri"] != atts[0]["status"]["uri"]
     assert (await _verify(a, more[-1], more_signers[-1], "n-1"))["valid"] is True
+
+
+async def test_credential_revoked_here_stops_at_once(node: Node) -> None:
+    await node.ok("GET", "/v1/audit/verify", role="office")  # remembered now
+    await auth.revoke_credential(
+        node.app[appkeys.ENGINE], name="test-office", actor="test", now=node.clock()
+    )
+    resp = await node.call("GET", "/v1/audit/verify", role="office")
+    assert resp.status == 401
+
+
+async def test_credential_revoked_elsewhere_stops_within_the_ttl(node: Node) -> None:
+    ttl = node.config.auth_cache.total_seconds()
+    assert ttl == 5  # the default
+    await node.ok("GET", "/v1/audit/verify", role="office")  # remembered now
+    other = create_engine(node.config.database_url, pool_size=1)  # as the CLI or a replica
+    try:
+        await auth.revoke_credential(other, name="test-office", actor="cli", now=node.clock())
+        node.clock.advance(seconds=ttl - 1)
+        await node.ok("GET", "/v1/audit/verify", role="office")  # still remembered
+        node.clock.advance(seconds=1)
+        resp = await node.call("GET", "/v1/audit/verify", role="office")
+        assert resp.status == 401
+        # A refusal is not remembered: restored in the database, the credential works again.
+        async with other.begin() as conn:
+            await conn.execute(update(CREDENTIALS).values(revoked_at=None))
+        await node.ok("GET", "/v1/audit/verify", role="office")
+    finally:
+        await other.dispose()
+
+
+async def test_credential_cache_off(tmp_path: Path, database_url: str) -> None:
+    config = write_node_dir(tmp_path / "n", database_url, extra={"auth": {"cache_seconds": 0}})
+    await migrate_url(database_url)
+    node = await start_node(config, FakeClock())
+    other = create_engine(database_url, pool_size=1)
+    try:
+        await node.ok("GET", "/v1/audit/verify", role="office")
+        await auth.revoke_credential(other, name="test-office", actor="cli", now=node.clock())
+        resp = await node.call("GET", "/v1/audit/verify", role="office")
+        assert resp.status == 401
+    finally:
+        await other.dispose()
+        await node.client.close()
