@@ -43,7 +43,6 @@ from protocol.jose import (
     b64u_encode,
     check_public_jwk,
     check_public_jwks,
-    jwk_thumbprint,
 )
 
 _RETRIES = 5
@@ -83,10 +82,11 @@ def parse_holder_keys(raw: object, *, max_batch: int) -> list[Jwk]:
             except ProtocolError as err:
                 raise BadRequestError(f"holder_keys[{n}]: {err.message}") from err
     keys: list[Jwk] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, ...]] = set()
     for n, obj in enumerate(raw):
         jwk = _minimal_jwk(obj)
-        kid = jwk_thumbprint(jwk)
+        # The minimal JWK's members are what its RFC 7638 thumbprint hashes: compare them.
+        kid = tuple(jwk.values())
         if kid in seen:
             raise BadRequestError(f"holder_keys[{n}] repeats a key; each attestation needs its own")
         seen.add(kid)
