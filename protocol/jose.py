@@ -184,12 +184,12 @@ def _member(jwk: Mapping[str, object], name: str) -> str:
     return value
 
 
-def public_key_from_jwk(jwk: Mapping[str, object]) -> PublicKey:
-    """Import a public JWK (EC P-256 or OKP Ed25519).
+def _decode_jwk(jwk: Mapping[str, object]) -> tuple[bytes, bytes | None]:
+    """The shape checks every public JWK passes: its ``x`` and, for P-256, ``y`` bytes.
 
     Raises:
-        MalformedError: wrong shape, unsupported ``kty``/``crv``, a private member ``d``, wrong
-            coordinate lengths, or a point not on the curve.
+        MalformedError: a private member ``d``, unsupported ``kty``/``crv``, missing members,
+            bad base64url or wrong coordinate lengths.
     """
     if "d" in jwk:
         raise MalformedError("JWK carries private key material")
@@ -200,16 +200,29 @@ def public_key_from_jwk(jwk: Mapping[str, object]) -> PublicKey:
         y = b64u_decode(_member(jwk, "y"), what="JWK y")
         if len(x) != _P256_COORD_LEN or len(y) != _P256_COORD_LEN:
             raise MalformedError("P-256 JWK coordinates must be 32 bytes")
-        try:
-            return ec.EllipticCurvePublicKey.from_encoded_point(_P256, b"\x04" + x + y)
-        except ValueError as err:
-            raise MalformedError("JWK point is not on P-256") from err
+        return x, y
     if kty == "OKP" and crv == "Ed25519":
         x = b64u_decode(_member(jwk, "x"), what="JWK x")
         if len(x) != _ED25519_LEN:
             raise MalformedError("Ed25519 JWK x must be 32 bytes")
-        return ed25519.Ed25519PublicKey.from_public_bytes(x)
+        return x, None
     raise MalformedError(f"unsupported JWK kty={kty!r} crv={crv!r}")
+
+
+def public_key_from_jwk(jwk: Mapping[str, object]) -> PublicKey:
+    """Import a public JWK (EC P-256 or OKP Ed25519).
+
+    Raises:
+        MalformedError: wrong shape, unsupported ``kty``/``crv``, a private member ``d``, wrong
+            coordinate lengths, or a point not on the curve.
+    """
+    x, y = _decode_jwk(jwk)
+    if y is None:
+        return ed25519.Ed25519PublicKey.from_public_bytes(x)
+    try:
+        return ec.EllipticCurvePublicKey.from_encoded_point(_P256, b"\x04" + x + y)
+    except ValueError as err:
+        raise MalformedError("JWK point is not on P-256") from err
 
 
 # P-256 (SEC 2 secp256r1): y^2 = x^3 - 3x + b over GF(p).
@@ -256,19 +269,9 @@ def check_public_jwk(jwk: Mapping[str, object]) -> None:
             if not _on_p256(both[:32], both[33:65]):
                 raise MalformedError("JWK point is not on P-256")
             return
-    if "d" in jwk:
-        raise MalformedError("JWK carries private key material")
-    kty = _member(jwk, "kty")
-    crv = _member(jwk, "crv")
-    if kty == "EC" and crv == "P-256":
-        x = b64u_decode(_member(jwk, "x"), what="JWK x")
-        y = b64u_decode(_member(jwk, "y"), what="JWK y")
-        if len(x) != _P256_COORD_LEN or len(y) != _P256_COORD_LEN:
-            raise MalformedError("P-256 JWK coordinates must be 32 bytes")
-        if not _on_p256(x, y):
-            raise MalformedError("JWK point is not on P-256")
-        return
-    public_key_from_jwk(jwk)  # Ed25519 import is cheap; other key types get its errors
+    x, y = _decode_jwk(jwk)
+    if y is not None and not _on_p256(x, y):
+        raise MalformedError("JWK point is not on P-256")
 
 
 def check_public_jwks(jwks: Sequence[Mapping[str, object]]) -> None:
