@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from protocol.errors import codes_of
+
 
 class CertsError(Exception):
     """Root of every certs failure. ``code`` is stable; the message is for people."""
@@ -180,17 +182,4 @@ class InvalidBundleError(CertsError):
 
 
 #: Every certs error class, by code; import-time check that codes are unique.
-ERROR_CLASSES: dict[str, type[CertsError]] = {}
-
-
-def _register() -> None:
-    stack: list[type[CertsError]] = [CertsError]
-    while stack:
-        cls = stack.pop()
-        if cls.code in ERROR_CLASSES and ERROR_CLASSES[cls.code] is not cls:
-            raise RuntimeError(f"duplicate certs error code {cls.code!r}")
-        ERROR_CLASSES[cls.code] = cls
-        stack.extend(cls.__subclasses__())
-
-
-_register()
+ERROR_CLASSES: dict[str, type[CertsError]] = codes_of(CertsError)

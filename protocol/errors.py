@@ -14,7 +14,7 @@ This module defines classes only; it never decides anything.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 
 class ProtocolError(Exception):
@@ -192,18 +192,26 @@ class PresentationRequestError(ProtocolError):
     code = "cannot_present"
 
 
-#: Every concrete protocol error class, by code. Used by docs and tests to keep codes unique.
-ERROR_CLASSES: dict[str, type[ProtocolError]] = {}
+_E = TypeVar("_E", bound=Exception)
 
 
-def _register() -> None:
-    stack: list[type[ProtocolError]] = [ProtocolError]
+def codes_of(root: type[_E]) -> dict[str, type[_E]]:
+    """``root`` and every class below it, by stable ``code``.
+
+    Raises:
+        RuntimeError: two classes share a code (a programming error, caught at import time).
+    """
+    out: dict[str, type[_E]] = {}
+    stack = [root]
     while stack:
         cls = stack.pop()
-        if cls.code in ERROR_CLASSES and ERROR_CLASSES[cls.code] is not cls:
-            raise RuntimeError(f"duplicate protocol error code {cls.code!r}")
-        ERROR_CLASSES[cls.code] = cls
+        code = str(getattr(cls, "code", ""))
+        if code in out and out[code] is not cls:
+            raise RuntimeError(f"duplicate error code {code!r} below {root.__name__}")
+        out[code] = cls
         stack.extend(cls.__subclasses__())
+    return out
 
 
-_register()
+#: Every concrete protocol error class, by code. Used by docs and tests to keep codes unique.
+ERROR_CLASSES: dict[str, type[ProtocolError]] = codes_of(ProtocolError)

@@ -32,18 +32,6 @@ SHOWN_AT = NOW + timedelta(seconds=10)
 AUD = "shop-42"
 
 
-@pytest.fixture(scope="module")
-def fed() -> Federation:
-    return Federation()
-
-
-@pytest.fixture
-def world(fed: Federation, tmp_path: Path) -> MerchantWorld:
-    w = MerchantWorld(fed, tmp_path).build()
-    w.save_status()
-    return w
-
-
 def run(args: Sequence[str | Path], *, code: int = 0, stdin: bytes | None = None) -> Result:
     result = CliRunner().invoke(cli, [str(a) for a in args], input=stdin)
     assert result.exit_code == code, (args, result.output, result.exception)

@@ -16,20 +16,7 @@ from node.cli import cli
 from node.cli.wallet import Wallet
 from node.qr import decode_image
 from protocol.sdjwt import split_compact
-from tests.certs.sim import Federation
 from tests.cli.merchant_sim import AT, MerchantWorld
-
-
-@pytest.fixture(scope="module")
-def fed() -> Federation:
-    return Federation()
-
-
-@pytest.fixture
-def world(fed: Federation, tmp_path: Path) -> MerchantWorld:
-    w = MerchantWorld(fed, tmp_path).build()
-    w.save_status()
-    return w
 
 
 def run(
