@@ -5,7 +5,8 @@ What it does: one entry point, :func:`verify_presentation`, which applies RFC 99
 from configuration, no header-supplied keys) and the Token Status List check, in the order
 below, cheap structural checks before signatures and the size limit before any parsing:
 
-1. size (``max_presentation_bytes``) and ASCII;
+1. size (``max_presentation_bytes``) and ASCII; a compact QR form (``HX1:``) is expanded to the
+   presentation it packs (:mod:`protocol.qrform`, bounded by the same limit);
 2. split at ``~`` (``max_disclosures``); the last segment must be a KB-JWT;
 3. both JWS headers: ``typ`` exactly ``dc+sd-jwt`` / ``kb+jwt``; no ``jku``/``x5u``/``jwk``/
    ``x5c``; no ``crit``; ``alg`` in the policy allowlist;
@@ -79,6 +80,7 @@ from protocol.jose import (
 )
 from protocol.keys import KeyResolver
 from protocol.presentation import KB_TYP
+from protocol.qrform import COMPACT_PREFIX, expand_presentation
 from protocol.replay import ReplayCache
 from protocol.sdjwt import (
     SD_ALG,
@@ -411,6 +413,8 @@ def verify_presentation(
 
     # 1-2. size before anything else, then the ~ structure.
     text = _text(presentation, policy.max_presentation_bytes)
+    if text.startswith(COMPACT_PREFIX):  # the compact QR form: the same presentation, packed
+        text = expand_presentation(text, max_bytes=policy.max_presentation_bytes)
     segments = split_segments(text, policy.max_disclosures)
     issuer_jwt, kb_jwt = segments[0], segments[-1]
     if not kb_jwt:
