@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mapping.errors import MappingError
 from mapping.scale import Scale
-from node import audit, status
+from node import audit, failpoints, status
 from node.db import epoch, execute_many, fetch_all
 from node.errors import (
     BadRequestError,
@@ -327,6 +327,7 @@ async def apply_batch(
         entries.extend(await status.revoke(conn, stale, reason=reason, actor=actor, now=now))
         stats.revoked = len(stale)
     await audit.append(conn, entries, now)
+    await failpoints.reach("import.commit")
     return stats
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mapping.scale import Scale
-from node import audit, status
+from node import audit, failpoints, status
 from node.config import NodeConfig
 from node.db import epoch
 from node.errors import (
@@ -213,4 +213,5 @@ async def _issue_once(
             ],
             now,
         )
+        await failpoints.reach("issuance.commit")
     return issued

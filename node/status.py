@@ -33,6 +33,7 @@ from typing import Final
 from sqlalchemy import Connection, Engine, event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from node import failpoints
 from node.audit import AuditRecord
 from node.db import epoch, fetch_all
 from node.errors import NotFoundError, UnavailableError
@@ -389,6 +390,9 @@ class StatusPublisher:
             ttl=self._ttl,
         )
         etag = '"' + hashlib.sha256(token.encode("ascii")).hexdigest()[:32] + '"'
+        # Signed, not yet cached or served: a crash here must lose nothing (the next signing
+        # starts again from the table) and serve nothing partial.
+        await failpoints.reach("status.publish")
         return PublishedList(list_id, version, token, etag, status_list, now)
 
     async def source(self, now: datetime) -> OwnStatusLists:

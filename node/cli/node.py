@@ -181,6 +181,7 @@ def run(data_dir: Path, host: str | None, port: int | None) -> None:
     """Serve the node until interrupted (JSON logs on standard error)."""
     from aiohttp import web
 
+    from node import failpoints, memtrace
     from node.app import create_app
     from node.config import load_config
 
@@ -192,6 +193,8 @@ def run(data_dir: Path, host: str | None, port: int | None) -> None:
         root.handlers[:] = [handler]
         root.setLevel(config.log_level)
         logging.getLogger("alembic").setLevel(logging.WARNING)
+        failpoints.configure(os.environ)
+        memtrace.start(os.environ)
         app = create_app(config)
         web.run_app(
             app,
