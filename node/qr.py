@@ -1,16 +1,17 @@
 """QR codes for presentations: make them (segno), read them back from images (zxing-cpp).
 
-What it does: encodes a presentation (ASCII text, ~1.4-1.6 KB) as a byte-mode QR code at error
-correction level L -- the smallest symbol (about version 28-29, 129-133 modules) for a code a
-phone screen shows and a gate scanner reads; a screen neither smudges nor tears, so the extra
-redundancy of M or Q would only make each module smaller (segno still raises the level when it
-costs no extra version). Writes PNG (segno needs no Pillow for that) or block characters for a
-terminal. Reads a QR code from a PNG or JPEG image with zxing-cpp through Pillow, and tells
-images from presentation text by their magic bytes.
+What it does: puts text in a QR code at error correction level L -- the smallest symbol for a
+code a phone screen shows and a gate scanner reads; a screen neither smudges nor tears, so the
+extra redundancy of M or Q would only make each module smaller (segno still raises the level
+when it costs no extra version). Text in the QR alphanumeric alphabet -- the compact form of a
+presentation (``HX1:``, :mod:`protocol.qrform`, ~830 characters: version 16, 81 modules) -- is
+encoded in alphanumeric mode (5.5 bits a character); other text in byte mode (an RFC 9901
+presentation of ~1.4 KB needs version 27, 125 modules). Writes PNG (segno needs no Pillow for
+that) or block characters for a terminal. Reads a QR code from a PNG or JPEG image with
+zxing-cpp through Pillow, and tells images from presentation text by their magic bytes.
 
-What it deliberately does not do: verify or interpret the text it carries (``protocol.verifier``
-does), compress or re-encode presentations (the wire format is the presentation itself), or
-read files (callers pass bytes).
+What it deliberately does not do: verify, interpret or compact the text it carries (the wallet
+compacts, ``protocol.verifier`` expands and verifies), or read files (callers pass bytes).
 """
 
 from __future__ import annotations
@@ -25,8 +26,12 @@ ERROR_LEVEL: Final = "l"
 #: Pixels per module in a PNG and the quiet zone in modules (the standard asks for 4).
 PNG_SCALE: Final = 5
 QUIET_ZONE: Final = 4
-#: Largest text put into a QR code (version 40-L holds 2,953 bytes in byte mode).
+#: Largest text put into a QR code (version 40-L holds 2,953 bytes in byte mode, 4,296 characters
+#: in alphanumeric mode).
 MAX_QR_BYTES: Final = 2953
+MAX_QR_ALPHANUMERIC: Final = 4296
+#: The QR alphanumeric alphabet (ISO/IEC 18004 table 5), which is also Base45's.
+ALPHANUMERIC: Final = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
 #: Largest image accepted for decoding, in bytes and in pixels.
 MAX_IMAGE_BYTES: Final = 16 * 1024 * 1024
 MAX_IMAGE_PIXELS: Final = 40_000_000
@@ -50,6 +55,12 @@ def is_image(data: bytes) -> bool:
 def _symbol(text: str) -> object:
     import segno  # imported lazily: only QR commands pay for it
 
+    if text and ALPHANUMERIC.issuperset(text):
+        if len(text) > MAX_QR_ALPHANUMERIC:
+            raise QrError(f"{len(text)} characters do not fit a QR code (at most 4296)")
+        return segno.make(
+            text, error=ERROR_LEVEL, mode="alphanumeric", micro=False, boost_error=True
+        )
     data = text.encode("utf-8")
     if len(data) > MAX_QR_BYTES:
         raise QrError(f"{len(data)} bytes do not fit a QR code (at most {MAX_QR_BYTES})")

@@ -47,6 +47,7 @@ from protocol.errors import MalformedError
 from protocol.incentive import Incentive, least_disclosure, parse_catalogue
 from protocol.jose import ES256, Jwk, KeySigner, json_bytes, jwk_thumbprint, parse_json_object
 from protocol.presentation import DisclosureRequest, present
+from protocol.qrform import compact_presentation
 from protocol.sdjwt import decode_jws, process_disclosures, split_compact
 
 WALLET_ENV: Final = "HUXIN_WALLET"
@@ -624,6 +625,11 @@ def _describe(request: DisclosureRequest) -> tuple[str, str]:
 @click.option("--qr", "qr_path", type=_FILE, default=None, help="Save a QR code PNG here.")
 @click.option("--qr-terminal", is_flag=True, help="Draw the QR code in the terminal.")
 @click.option("--out", "out_path", type=_FILE, default=None, help="Save the presentation text.")
+@click.option(
+    "--compact",
+    is_flag=True,
+    help="Print/save the compact QR form (HX1:...) instead of the RFC 9901 text.",
+)
 @click.option("--at", "at", default=None, help="Presentation time (default: now).")
 def present_(
     directory: Path | None,
@@ -635,12 +641,15 @@ def present_(
     qr_path: Path | None,
     qr_terminal: bool,
     out_path: Path | None,
+    compact: bool,
     at: str | None,
 ) -> None:
     """出示证明 Present for an incentive, disclosing the least its rule needs.
 
     Uses a fresh, unused attestation each time (presentations cannot be linked) and marks it
     used. Without --qr/--qr-terminal/--out the presentation is printed on standard output.
+    QR codes carry its compact form (HX1:..., about 830 characters instead of 1,400); --compact
+    prints or saves that form too. Verifiers accept both.
     The incentive's rule comes from --bundle, else from the catalogues shipped with huxin.
 
     \b
@@ -709,13 +718,15 @@ def present_(
         click.echo(
             "提示：证明已用完，请获取新的一批 / note: batch used up; fetch a new one", err=True
         )
+    packed = compact_presentation(presentation)
+    text = packed if compact else presentation
     if out_path is not None:
-        out_path.write_text(presentation + "\n", encoding="ascii")
+        out_path.write_text(text + "\n", encoding="ascii")
     if qr_path is not None:
         with reported_errors():
-            qr_path.write_bytes(encode_png(presentation))
+            qr_path.write_bytes(encode_png(packed))
     if qr_terminal:
         with reported_errors():
-            write_terminal(presentation, sys.stdout)
+            write_terminal(packed, sys.stdout)
     if out_path is None and qr_path is None and not qr_terminal:
-        click.echo(presentation)
+        click.echo(text)

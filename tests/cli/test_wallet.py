@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 from node.cli import cli
 from node.cli.wallet import Wallet
 from node.qr import decode_image
+from protocol.qrform import COMPACT_PREFIX, expand_presentation
 from protocol.sdjwt import split_compact
 from tests.cli.merchant_sim import AT, MerchantWorld
 
@@ -186,7 +187,11 @@ def test_qr_outputs_and_one_way_verification(world: MerchantWorld) -> None:
     result = present(world, d, "zhengzhou/library-card", "--qr", png, "--out", txt)
     assert result.stdout == ""
     text = txt.read_text().strip()
-    assert decode_image(png.read_bytes()) == text
+    # The QR code carries the compact form of the same presentation (docs/protocol.md 7.1).
+    scanned = decode_image(png.read_bytes())
+    assert scanned.startswith(COMPACT_PREFIX)
+    assert expand_presentation(scanned, max_bytes=8192) == text
+    assert len(scanned) < 900 < len(text)
     # The merchant scans the PNG: one-way mode, the default audience of the incentive.
     out = run(
         [
@@ -208,6 +213,24 @@ def test_qr_outputs_and_one_way_verification(world: MerchantWorld) -> None:
     assert json.loads(out.stdout)["eligibility"] == "eligible"
     drawn = present(world, d, "zhengzhou/library-card", "--qr-terminal").stdout
     assert "█" in drawn or "▀" in drawn
+
+
+def test_the_compact_text_verifies_like_the_full_one(world: MerchantWorld) -> None:
+    d = new_wallet(world, 1)
+    fill(world, d, "hangzhou", level=5)
+    args = ("--aud", "metro-gate-7", "--nonce", "n-43")
+    command: list[str | Path] = [
+        "wallet",
+        "present",
+        "--dir",
+        d,
+        "--for",
+        "fuzhou/bus-metro-discount",
+    ]
+    text = run([*command, *args, "--compact", "--at", AT]).stdout.strip()
+    assert text.startswith(COMPACT_PREFIX)
+    out = verify(world, text, "fuzhou/bus-metro-discount", *args)
+    assert out["eligibility"] == "eligible"
 
 
 def test_nonce_mode_and_builtin_catalogue(world: MerchantWorld) -> None:

@@ -10,6 +10,7 @@ from PIL import Image
 
 from node.qr import (
     ERROR_LEVEL,
+    MAX_QR_ALPHANUMERIC,
     MAX_QR_BYTES,
     QrError,
     decode_image,
@@ -21,6 +22,7 @@ from node.qr import (
 from protocol.attestation import CreditClaims, StatusRef, issue_attestation
 from protocol.jose import KeySigner
 from protocol.presentation import DisclosureRequest, present
+from protocol.qrform import compact_presentation
 from tests.certs.sim import NOW
 
 
@@ -59,14 +61,31 @@ def test_round_trip_with_an_independent_reader() -> None:
 
 
 def test_a_level_only_presentation_fits_a_screen_sized_code() -> None:
-    # Level-only presentations are ~1.4-1.6 KB (docs/protocol.md section 7); at level L they
-    # need version <= 30 (137 modules): about 0.4 mm a module on a 6 cm phone screen.
+    # An RFC 9901 level-only presentation is ~1.4 KB (docs/protocol.md section 7): byte mode,
+    # version <= 30 at level L. Its compact form (what the wallet puts in a QR code) is ~830
+    # characters in alphanumeric mode: version <= 17 (85 modules), about 0.7 mm a module on a
+    # 6 cm phone screen.
     text = _presentation()
+    compact = compact_presentation(text)
     assert len(text) < 1700
     assert ERROR_LEVEL == "l"
     assert qr_version(text) <= 30
-    with Image.open(io.BytesIO(encode_png(text))) as image:
-        assert image.size[0] <= (30 * 4 + 17 + 8) * 5
+    assert qr_version(compact) <= 17
+    with Image.open(io.BytesIO(encode_png(compact))) as image:
+        assert image.size[0] <= (17 * 4 + 17 + 8) * 5
+    assert decode_image(encode_png(compact)) == compact
+
+
+def test_the_compact_form_uses_alphanumeric_mode() -> None:
+    compact = compact_presentation(_presentation())
+    with Image.open(io.BytesIO(encode_png(compact))) as image:
+        found = zxingcpp.read_barcodes(image)
+    assert [r.text for r in found] == [compact]
+    # Alphanumeric mode takes 5.5 bits a character, byte mode 8: the same length in lower case
+    # (outside the alphanumeric alphabet) needs a larger symbol.
+    assert qr_version(compact) < qr_version(compact.lower())
+    with pytest.raises(QrError, match="do not fit"):
+        encode_png("A" * (MAX_QR_ALPHANUMERIC + 1))
 
 
 def test_jpeg_photo_of_the_code_is_read() -> None:
