@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import zlib
 from datetime import datetime, timedelta
@@ -229,3 +230,16 @@ def test_arbitrary_compact_text_raises_only_documented_errors(tail: str) -> None
     # Any other exception, a ProtocolError of another code included, fails the test.
     with contextlib.suppress(MalformedError, TooLargeError):
         expand_presentation(COMPACT_PREFIX + tail, max_bytes=LIMIT)
+
+
+def test_the_specified_dictionary_is_the_one_in_use() -> None:
+    # docs/protocol.md section 7.1 spells the dictionary out for other implementations.
+    doc = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text(encoding="utf-8")
+    section = doc[doc.index("### 7.1 The compact QR form") :]
+    block = section[section.index("```text\n") + len("```text\n") :]
+    block = block[: block.index("```")]
+    spelled = "".join(block.splitlines()).encode("ascii").decode("unicode_escape")
+    assert spelled.encode("latin-1") == DICTIONARY
+    digest = hashlib.sha256(DICTIONARY).hexdigest()
+    assert f"{len(DICTIONARY)} bytes long" in section
+    assert digest in section

@@ -49,6 +49,13 @@ from protocol.jose import (
 )
 from protocol.keys import StaticKeyResolver
 from protocol.presentation import DisclosureRequest, present
+from protocol.qrform import (
+    COMPACT_PREFIX,
+    DICTIONARY,
+    b45decode,
+    b45encode,
+    compact_presentation,
+)
 from protocol.replay import MemoryReplayCache
 from protocol.sdjwt import (
     decode_jws,
@@ -579,6 +586,60 @@ def cases() -> Iterator[Case]:
         "status_unavailable",
     )
 
+    # ---- the compact QR form (docs/protocol.md section 7.1). Its DEFLATE bytes come from this
+    # machine's zlib; another zlib may pack differently, and every packing expands the same.
+    yield Case(
+        "compact QR form (HX1:) of a level-only presentation",
+        compact_presentation(honest("q1", level)),
+    )
+    yield Case(
+        "compact QR form, one-way (gate QR) mode",
+        compact_presentation(honest("q2", level, nonce=None)),
+        nonce=None,
+        now=NOW + timedelta(seconds=30),
+    )
+    packed = compact_presentation(honest("q3", level))
+    at = next(n for n, c in enumerate(packed) if n > 10 and c.isalpha())
+    yield Case(
+        "compact QR form with a lower-case character (outside Base45)",
+        packed[:at] + packed[at].lower() + packed[at + 1 :],
+        "malformed",
+    )
+    body = b45decode(packed[len(COMPACT_PREFIX) :])
+    yield Case(
+        "compact QR form with one side byte too many",
+        COMPACT_PREFIX + b45encode(body + b"\x00"),
+        "malformed",
+    )
+    yield Case(
+        "compact QR form whose DEFLATE skeleton expands beyond max_presentation_bytes",
+        _compact_bomb(),
+        "too_large",
+    )
+    full = honest("q4", level)
+    yield Case(
+        "compact QR form of a presentation whose issuer payload was altered",
+        compact_presentation(full.replace(full.split(".")[1], _tamper(full.split(".")[1]), 1)),
+        "bad_signature",
+    )
+
+
+def _tamper(segment: str) -> str:
+    """A payload segment with iat one second later: valid JSON, no longer what was signed."""
+    from protocol.jose import b64u_decode, b64u_encode
+
+    data = b64u_decode(segment)
+    return b64u_encode(data.replace(b'"iat":17', b'"iat":27', 1))
+
+
+def _compact_bomb() -> str:
+    """``HX1:`` text whose skeleton inflates to 1 MB of spaces (a DEFLATE bomb)."""
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, DICTIONARY)
+    packed = packer.compress(b"{" + b" " * 1_000_000 + b"}") + packer.flush()
+    return COMPACT_PREFIX + b45encode(len(packed).to_bytes(2, "big") + packed)
+
 
 # --------------------------------------------------------------------------------------------
 # running a case (the loader in tests uses the same function)
@@ -818,10 +879,13 @@ def render_examples(doc: Mapping[str, object]) -> str:
 
 
 def render_size() -> str:
-    rows = ["| attestation | level-only presentation (bytes), levels 1..5 |", "|---|---|"]
+    rows = [
+        "| attestation | level-only presentation (bytes), levels 1..5 | its compact QR form |",
+        "|---|---|---|",
+    ]
     parts_row = ""
     for band in (None, (120, 149)):
-        sizes = []
+        sizes, compact = [], []
         for level in range(1, 6):
             text = honest(
                 f"size{level}{band}",
@@ -829,6 +893,7 @@ def render_size() -> str:
                 claims=CreditClaims(level, band),
             )
             sizes.append(len(text))
+            compact.append(len(compact_presentation(text)))
             if level == 4 and band:
                 parts = split_compact(text)
                 assert parts.kb_jwt is not None
@@ -842,7 +907,7 @@ def render_size() -> str:
                     f"{len(ks)}, separators {seps}."
                 )
         label = "with `band` (6 digests)" if band else "without `band` (5 digests)"
-        rows.append(f"| {label} | {', '.join(map(str, sizes))} |")
+        rows.append(f"| {label} | {', '.join(map(str, sizes))} | {', '.join(map(str, compact))} |")
     return "\n".join([*rows, "", parts_row])
 
 
