@@ -43,6 +43,7 @@ from node.federation import Federation
 from node.imports import RecordValidator
 from node.issuance import Issuer
 from node.keystore import NodeKeys, load_keys
+from node.merchant import REPLAY_FILE, SqliteReplayCache
 from node.metrics import Metrics
 from node.openapi import openapi
 from node.status import StatusPublisher
@@ -273,7 +274,13 @@ def create_app(
     registry = CollectorRegistry()
     app[appkeys.REGISTRY] = registry
     app[appkeys.METRICS] = Metrics.create(registry)
-    app[appkeys.REPLAY] = MemoryReplayCache()
+    # Workers of one node share the one-way replay cache (a SQLite file in the data directory),
+    # so a gate QR code is accepted once per node, not once per worker.
+    app[appkeys.REPLAY] = (
+        MemoryReplayCache()
+        if config.workers == 1
+        else SqliteReplayCache(config.data_dir / REPLAY_FILE)
+    )
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         node_keys = keys if keys is not None else load_keys(config)

@@ -26,7 +26,7 @@ from node.keystore import NodeKeys
 from node.metrics import Metrics
 from node.status import StatusPublisher
 from node.sync import OwnMaterial, Syncer
-from protocol.replay import MemoryReplayCache
+from protocol.replay import ReplayCache
 
 CONFIG: Final = web.AppKey("config", NodeConfig)
 CLOCK: Final[web.AppKey[Callable[[], datetime]]] = web.AppKey("clock")
@@ -36,7 +36,7 @@ ENGINE: Final = web.AppKey("engine", AsyncEngine)
 PUBLISHER: Final = web.AppKey("publisher", StatusPublisher)
 ISSUER: Final = web.AppKey("issuer", Issuer)
 VALIDATOR: Final = web.AppKey("validator", RecordValidator)
-REPLAY: Final = web.AppKey("replay", MemoryReplayCache)
+REPLAY: Final[web.AppKey[ReplayCache]] = web.AppKey("replay")
 REGISTRY: Final = web.AppKey("registry", CollectorRegistry)
 METRICS: Final = web.AppKey("metrics", Metrics)
 CATALOGUE: Final = web.AppKey("catalogue", IncentiveCatalogue)

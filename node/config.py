@@ -61,6 +61,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting("server", "host", str, "127.0.0.1", "listen address"),
     Setting("server", "port", int, 8480, "listen port"),
     Setting("server", "client_max_size", int, 16 * 1024 * 1024, "largest request body, bytes"),
+    Setting("server", "workers", int, 1, "worker processes sharing the port; 0: one per CPU"),
     Setting("database", "url", str, "", "SQLAlchemy async URL; default: SQLite DIR/node.db"),
     Setting("database", "pool_size", int, 10, "connections per replica (PostgreSQL)"),
     Setting("scale", "id", str, "", "built-in scale id; default: the city's scale"),
@@ -107,6 +108,8 @@ class NodeConfig:
     host: str
     port: int
     client_max_size: int
+    #: Worker processes serving the port (0: one per CPU; ``node.server`` resolves it).
+    workers: int
     database_url: str
     pool_size: int
     scale_id: str
@@ -240,6 +243,7 @@ def load_config(data_dir: str | Path, env: Mapping[str, str] | None = None) -> N
         host=s("server", "host"),
         port=i("server", "port", 0),
         client_max_size=i("server", "client_max_size", 1024),
+        workers=i("server", "workers", 0),
         database_url=s("database", "url") or default_database_url(root),
         pool_size=i("database", "pool_size", 1),
         scale_id=s("scale", "id") or CITY_SCALES[city],

@@ -177,15 +177,24 @@ def install_cert(data_dir: Path, cert: Path) -> None:
 @_DATA
 @click.option("--host", default=None, help="Listen address (default from node.toml).")
 @click.option("--port", type=int, default=None, help="Listen port (default from node.toml).")
-def run(data_dir: Path, host: str | None, port: int | None) -> None:
-    """Serve the node until interrupted (JSON logs on standard error)."""
-    from aiohttp import web
+@click.option(
+    "--workers",
+    default=None,
+    metavar="N|auto",
+    help="Worker processes sharing the port (default from node.toml; auto: one per CPU).",
+)
+def run(data_dir: Path, host: str | None, port: int | None, workers: str | None) -> None:
+    """Serve the node until interrupted (JSON logs on standard error).
 
+    With more than one worker this process supervises pre-forked workers sharing the port
+    (``SO_REUSEPORT``); SIGTERM or SIGINT stops them all. Exits 1 when workers keep dying.
+    """
     from node import failpoints, memtrace
-    from node.app import create_app
     from node.config import load_config
+    from node.server import serve
 
     with reported_errors():
+        count = _workers_option(workers)
         config = load_config(data_dir, os.environ)
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonLogFormatter())
@@ -195,14 +204,35 @@ def run(data_dir: Path, host: str | None, port: int | None) -> None:
         logging.getLogger("alembic").setLevel(logging.WARNING)
         failpoints.configure(os.environ)
         memtrace.start(os.environ)
-        app = create_app(config)
-        web.run_app(
-            app,
+        code = serve(
+            config,
             host=host or config.host,
             port=config.port if port is None else port,
-            access_log=None,
-            print=lambda msg: logging.getLogger("huxin.node").info(msg),
+            workers=config.workers if count is None else count,
         )
+    if code:
+        sys.exit(code)
+
+
+def _workers_option(value: str | None) -> int | None:
+    """``--workers``: a positive count, ``auto`` (0: one per CPU) or absent.
+
+    Raises:
+        ConfigError: anything else.
+    """
+    from node.errors import ConfigError
+
+    if value is None:
+        return None
+    if value.strip().lower() == "auto":
+        return 0
+    try:
+        count = int(value)
+    except ValueError:
+        count = -1
+    if count < 1:
+        raise ConfigError(f"--workers must be a positive number or auto, not {value!r}")
+    return count
 
 
 @node.command()
