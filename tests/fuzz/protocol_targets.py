@@ -37,6 +37,14 @@ from protocol.jose import (
 )
 from protocol.keys import StaticKeyResolver
 from protocol.presentation import DisclosureRequest
+from protocol.qrform import (
+    COMPACT_PREFIX,
+    DICTIONARY,
+    b45decode,
+    b45encode,
+    compact_presentation,
+    expand_presentation,
+)
 from protocol.replay import MemoryReplayCache
 from protocol.sdjwt import (
     decode_jws,
@@ -255,6 +263,76 @@ class PresentationTarget(Target):
                 ),
             ),
             ("noop-bytes", lambda: Case(seed, text.encode("utf-8", "surrogatepass"), "to-bytes")),
+        ]
+        return pick(rng, ops)
+
+
+class CompactPresentationTarget(PresentationTarget):
+    """``verify_presentation`` on the compact QR form (``HX1:``: Base45, DEFLATE, side buffer).
+
+    Mutations hit each layer: the Base45 text, the decoded body, the inflated skeleton
+    (re-deflated, so the expansion's marker and side-buffer rules are reached), and the
+    presentation underneath (every mutation of the ``presentation`` target, packed again).
+    """
+
+    name = "qrform"
+    description = "verify_presentation: the compact QR form (HX1:)"
+
+    def raw_seeds(self) -> Sequence[tuple[str, object]]:
+        packed = []
+        for label, data in super().raw_seeds():
+            text = data.decode("ascii") if isinstance(data, bytes) else data
+            assert isinstance(text, str)
+            packed.append((label, compact_presentation(text)))
+        return packed
+
+    def signed_content(self, seed: Seed, data: object) -> object:
+        text = data.decode("latin-1") if isinstance(data, bytes) else data
+        if not isinstance(text, str):
+            return None
+        try:
+            full = expand_presentation(text, max_bytes=1 << 20)
+        except ProtocolError:
+            return None
+        return super().signed_content(seed, full)
+
+    def mutate(self, rng: random.Random, seed: Seed) -> Case:
+        data = seed.data
+        text = data.decode("latin-1") if isinstance(data, bytes) else data
+        assert isinstance(text, str)
+        try:  # a stacked mutation's input may not be a compact form any more
+            full = expand_presentation(text, max_bytes=1 << 20)
+        except ProtocolError:
+            return Case(seed, mutate_text(rng, text), "text")
+        body = b45decode(text[len(COMPACT_PREFIX) :])
+        size = int.from_bytes(body[:2], "big")
+        skeleton = zlib.decompressobj(-15, zdict=DICTIONARY).decompress(body[2 : 2 + size])
+
+        def repack(new_skeleton: bytes) -> str:
+            packer = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, DICTIONARY)
+            packed = packer.compress(new_skeleton) + packer.flush()
+            head = len(packed).to_bytes(2, "big")
+            return COMPACT_PREFIX + b45encode(head + packed + body[2 + size :])
+
+        def underneath() -> Case:
+            inner = super(CompactPresentationTarget, self).mutate(rng, Seed(seed.label, full))
+            data = inner.data
+            with contextlib.suppress(ProtocolError):
+                plain = data.decode("latin-1") if isinstance(data, bytes) else data
+                assert isinstance(plain, str)
+                data = compact_presentation(plain)
+            return Case(seed, data, f"{inner.mutation}-packed", inner.trust)
+
+        ops: list[tuple[str, Callable[[], Case]]] = [
+            ("text", lambda: Case(seed, mutate_text(rng, text), "text")),
+            (
+                "body",
+                lambda: Case(
+                    seed, COMPACT_PREFIX + b45encode(mutate_bytes(rng, body)), "body-bytes"
+                ),
+            ),
+            ("skeleton", lambda: Case(seed, repack(mutate_bytes(rng, skeleton)), "skeleton")),
+            ("underneath", underneath),
         ]
         return pick(rng, ops)
 

@@ -36,6 +36,7 @@ from tests.fuzz.framework import (
 from tests.fuzz.mapping_targets import CatalogueTarget, ScaleJsonTarget, ScaleTarget
 from tests.fuzz.protocol_targets import (
     PRESENTATION,
+    CompactPresentationTarget,
     JoseTarget,
     SdJwtTarget,
     StatusCacheTarget,
@@ -50,6 +51,7 @@ TARGETS: Final[tuple[Target, ...]] = (
     JoseTarget(),
     SdJwtTarget(),
     PRESENTATION,
+    CompactPresentationTarget(),
     StatusListTarget(),
     StatusTokenTarget(),
     StatusCacheTarget(),

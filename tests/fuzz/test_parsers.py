@@ -109,6 +109,7 @@ def test_mutations_never_crash_or_falsely_verify(name: str, rng: random.Random) 
 def test_every_parser_that_sees_outside_bytes_is_covered() -> None:
     assert set(NAMES) == {
         "presentation",
+        "qrform",
         "sdjwt",
         "jose",
         "status_list",
@@ -126,6 +127,7 @@ def test_every_parser_that_sees_outside_bytes_is_covered() -> None:
     signed = {t.name for t in TARGETS if t.signed}
     assert signed == {
         "presentation",
+        "qrform",
         "status_list_token",
         "status_list_cache",
         "multisig",
