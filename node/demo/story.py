@@ -35,6 +35,7 @@ from node.demo.federation import DemoFederation, http_json, run_huxin
 from node.demo.privacy import Leak, scan
 from node.demo.procs import DemoError
 from node.demo.residents import Resident, synthetic_national_id
+from node.qr import decode_image, qr_version
 
 Say = Callable[[str], None]
 
@@ -121,9 +122,14 @@ class Story:
         for line in out.stdout.strip().splitlines():
             self.say(f"     {line}")
 
-    def present(self, wallet: str, incentive: str, name: str) -> tuple[Path | None, str]:
-        """The wallet presents for ``incentive``; returns the file (or None) and its message."""
-        out_file = self.work / "presentations" / f"{name}.txt"
+    def present(
+        self, wallet: str, incentive: str, name: str, *, qr: bool = False
+    ) -> tuple[Path | None, str]:
+        """The wallet presents for ``incentive``; returns the file (or None) and its message.
+
+        With ``qr`` the file is the PNG of the QR code a gate scans, else the presentation text.
+        """
+        out_file = self.work / "presentations" / f"{name}.{'png' if qr else 'txt'}"
         out_file.parent.mkdir(parents=True, exist_ok=True)
         done = run_huxin(
             [
@@ -134,7 +140,7 @@ class Story:
                 "--for",
                 incentive,
                 *self._bundle_args(),
-                "--out",
+                "--qr" if qr else "--out",
                 out_file,
             ],
             check=False,
@@ -306,9 +312,14 @@ class Story:
         self.fetch("nanjing")
         self.say("   诚信卡=“信用优秀及以上” / the card attests “level 4 or above”")
         self.refresh("suzhou")
-        path, message = self.present("nanjing", "suzhou/library-card", "nanjing-suzhou")
+        path, message = self.present("nanjing", "suzhou/library-card", "nanjing-suzhou", qr=True)
         if path is None:
             raise DemoError(f"the Nanjing wallet could not present: {message}")
+        scanned = decode_image(path.read_bytes())
+        self.say(
+            f"   手机出示二维码，闸机扫描 / the phone shows a QR code, the gate scans it: "
+            f"{len(scanned)} 字符 characters, 版本 version {qr_version(scanned)} ({path.name})"
+        )
         self.say("   苏州图书馆免押金借书 / Suzhou library card without deposit")
         self._show(
             self.verify("suzhou", path, "suzhou/library-card", "nanjing-suzhou"),
