@@ -28,8 +28,10 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -75,13 +77,33 @@ ISSUE_BATCH: Final = 16
 _TICKS: Final = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` (0 where /proc is unavailable)."""
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (empty where unavailable)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+        return Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def _children(pid: int) -> list[int]:
+    """Child processes of ``pid`` (the workers of ``huxin node run --workers N``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat(int(entry.name))
+            if len(fields) > 1 and fields[1] == str(pid):
+                found.append(int(entry.name))
+    return found
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` and its live children (0 without /proc)."""
+    total = 0.0
+    for p in (pid, *_children(pid)):
+        fields = _stat(p)
+        if len(fields) > 12:
+            total += (int(fields[11]) + int(fields[12])) / _TICKS
+    return total
 
 
 async def presentation_pool(
@@ -130,34 +152,47 @@ def verify_requests(server: NodeServer, bodies: Sequence[bytes]) -> RequestFacto
 _TRIVIAL_APP: Final = """
 import json, sys
 from aiohttp import web
+try:
+    import uvloop
+    loop = uvloop.new_event_loop()
+except ImportError:
+    import asyncio
+    loop = asyncio.new_event_loop()
 async def handle(request):
     json.loads(await request.read())
     return web.json_response({"valid": True})
 app = web.Application()
 app.router.add_post("/v1/verify", handle)
-web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None,
+            reuse_port=True, loop=loop)
 """
 
 
 @contextlib.asynccontextmanager
-async def trivial_server(cpu: int | None) -> AsyncIterator[str]:
-    """A trivial aiohttp handler (parse the JSON body, answer valid) in a pinned subprocess.
+async def trivial_server(cpu: int | None, workers: int = 1) -> AsyncIterator[str]:
+    """A trivial aiohttp handler (parse the JSON body, answer valid) in pinned subprocesses.
 
-    It bounds what any aiohttp node could answer on one core with this client.
+    ``workers`` processes share the port with ``SO_REUSEPORT``, as the node's workers do, on
+    the event loop the node uses (uvloop when importable). It bounds what any aiohttp node
+    could answer with the same number of processes and the same client.
 
     Raises:
         RuntimeError: it did not start in time.
     """
     port = free_port()
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed code
-        [sys.executable, "-c", _TRIVIAL_APP, str(port)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    processes = [
+        subprocess.Popen(  # noqa: S603 - our own interpreter and fixed code
+            [sys.executable, "-c", _TRIVIAL_APP, str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(workers)
+    ]
     if cpu is not None:
-        with contextlib.suppress(OSError):
-            os.sched_setaffinity(process.pid, {cpu})
+        for process in processes:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(process.pid, {cpu})
     url = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as session:
@@ -169,29 +204,205 @@ async def trivial_server(cpu: int | None) -> AsyncIterator[str]:
                             break
                 except (aiohttp.ClientError, OSError):
                     pass
-                if time.monotonic() > deadline or process.poll() is not None:
+                exited = any(p.poll() is not None for p in processes)
+                if time.monotonic() > deadline or exited:
                     raise RuntimeError("the trivial aiohttp server did not start")
                 await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # every worker has bound the port by now
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
 
 
 def _valid(_status: int, body: bytes) -> bool:
     return json.loads(body).get("valid") is True
 
 
+# --------------------------------------------------------------------------------------------
+# The wrk driver
+
+#: wrk's Lua script: POST the request bodies of a file (one per line) round robin, each thread
+#: from its own offset; count answers that are not 200 or whose body is not a valid verdict
+#: (wrk itself checks neither); ``done`` prints one JSON line with the totals of every thread.
+WRK_SCRIPT: Final = r"""
+local threads = {}
+
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  local headers = {["Content-Type"] = "application/json"}
+  if args[2] ~= "-" then headers["Authorization"] = args[2] end
+  reqs = {}
+  for line in io.lines(args[1]) do
+    reqs[#reqs + 1] = wrk.format("POST", nil, headers, line)
+  end
+  n = id * 7919
+  non200, invalid, first = 0, 0, ""
+end
+
+function request()
+  n = n + 1
+  return reqs[n % #reqs + 1]
+end
+
+function response(status, headers, body)
+  if status ~= 200 then
+    non200 = non200 + 1
+    if first == "" then first = status .. " " .. string.sub(body, 1, 120) end
+  elseif not string.find(body, '"valid":%s*true') then
+    invalid = invalid + 1
+    if first == "" then first = "invalid " .. string.sub(body, 1, 120) end
+  end
+end
+
+function done(summary, latency, requests)
+  local non200, invalid, first = 0, 0, ""
+  for _, t in ipairs(threads) do
+    non200 = non200 + t:get("non200")
+    invalid = invalid + t:get("invalid")
+    if first == "" then first = t:get("first") end
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'HUXIN_WRK {"requests": %d, "duration_us": %d, "connect": %d, "read": %d, "write": %d, ' ..
+    '"timeout": %d, "non200": %d, "invalid": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, ' ..
+    '"max_us": %d, "first": "%s"}\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.timeout, non200, invalid,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    (string.gsub(first, '[%c"\\]', "?"))))
+end
+"""
+_WRK_MARK: Final = "HUXIN_WRK "
+
+
+def wrk_path() -> str | None:
+    """Debian's ``wrk`` (apt package ``wrk``) if installed."""
+    return shutil.which("wrk")
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    """What one bounded ``wrk`` run achieved; the same reading surface as ``LoadResult``.
+
+    ``errors`` counts socket errors (connect, read, write, timeout), answers other than 200 and
+    200 answers whose body is not a valid verdict.
+    """
+
+    requests: int
+    errors: int
+    elapsed: float
+    latency_us: dict[int, float]
+    first_error: str = ""
+
+    @property
+    def rate(self) -> float:
+        """Successful requests per second."""
+        return (self.requests - self.errors) / self.elapsed if self.elapsed > 0 else 0.0
+
+    def percentile(self, q: float) -> float:
+        """Latency percentile ``q`` (50, 90 or 99) in seconds.
+
+        Raises:
+            ValueError: wrk's summary does not hold that percentile.
+        """
+        if int(q) not in self.latency_us:
+            raise ValueError(f"wrk reports p50, p90 and p99, not p{q}")
+        return self.latency_us[int(q)] / 1e6
+
+    @classmethod
+    def parse(cls, output: str) -> WrkResult:
+        """The summary line the Lua ``done`` printed.
+
+        Raises:
+            RuntimeError: no summary line (wrk failed; its output is in the message).
+        """
+        for line in output.splitlines():
+            if line.startswith(_WRK_MARK):
+                doc = json.loads(line[len(_WRK_MARK) :])
+                break
+        else:
+            raise RuntimeError(f"wrk printed no summary: {output[-500:]}")
+        socket_errors = sum(doc[k] for k in ("connect", "read", "write", "timeout"))
+        kinds = ", ".join(
+            f"{doc[k]} {k}"
+            for k in ("connect", "read", "write", "timeout", "non200", "invalid")
+            if doc[k]
+        )
+        first = "; ".join(x for x in (kinds, doc["first"]) if x)
+        return cls(
+            requests=int(doc["requests"]),
+            errors=socket_errors + int(doc["non200"]) + int(doc["invalid"]),
+            elapsed=doc["duration_us"] / 1e6,
+            latency_us={50: doc["p50_us"], 90: doc["p90_us"], 99: doc["p99_us"]},
+            first_error=first,
+        )
+
+
+async def wrk_load(
+    url: str,
+    bodies: Sequence[bytes],
+    authorization: str | None,
+    *,
+    connections: int,
+    duration: float,
+    threads: int = 1,
+) -> WrkResult:
+    """POST ``bodies`` round robin to ``url`` with ``wrk`` for ``duration`` seconds.
+
+    Bounded: wrk stops itself after ``duration``; it is killed 30 s later if it has not.
+
+    Raises:
+        RuntimeError: wrk is missing, failed or printed no summary.
+    """
+    wrk = wrk_path()
+    if wrk is None:
+        raise RuntimeError("wrk is not installed (apt install wrk)")
+    if not url.startswith("http://127.0.0.1:"):
+        raise RuntimeError(f"the load generator targets 127.0.0.1 only, not {url}")
+    with tempfile.TemporaryDirectory(prefix="huxin-wrk-") as tmp:
+        script, pool = Path(tmp) / "pool.lua", Path(tmp) / "bodies.ndjson"
+        script.write_text(WRK_SCRIPT, encoding="utf-8")
+        if any(b"\n" in b for b in bodies):
+            raise RuntimeError("request bodies must be single-line JSON")
+        pool.write_bytes(b"\n".join(bodies) + b"\n")
+        args = [wrk, "-t", str(threads), "-c", str(max(connections, threads))]
+        args += ["-d", f"{max(1, round(duration))}s", "--latency", "--timeout", "10s"]
+        args += ["-s", str(script), url, "--", str(pool), authorization or "-"]
+        process = await asyncio.create_subprocess_exec(
+            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
+        try:
+            out, _ = await asyncio.wait_for(process.communicate(), timeout=duration + 30)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise RuntimeError("wrk did not stop in time") from None
+    return WrkResult.parse(out.decode("utf-8", "replace"))
+
+
 @dataclass(frozen=True)
 class Sample:
-    """One bounded run and the server core share it used."""
+    """One bounded run and the server core share it used (CPU seconds per second)."""
 
-    result: LoadResult
+    result: LoadResult | WrkResult
     server_cpu_share: float
+    server_cpu_seconds: float = 0.0
+
+    @property
+    def cpu_per_request(self) -> float:
+        """Server CPU seconds per successful request (0 without one)."""
+        ok = self.result.requests - self.result.errors
+        return self.server_cpu_seconds / ok if ok > 0 else 0.0
 
 
 async def _sample(
@@ -211,8 +422,23 @@ async def _sample(
         duration=duration,
         check=check,  # type: ignore[arg-type]
     )
-    share = (_cpu_seconds(server.pid) - cpu0) / max(1e-9, time.perf_counter() - t0)
-    return Sample(result, share)
+    cpu = _cpu_seconds(server.pid) - cpu0
+    return Sample(result, cpu / max(1e-9, time.perf_counter() - t0), cpu)
+
+
+async def _wrk_sample(
+    server: NodeServer, bodies: Sequence[bytes], *, concurrency: int, duration: float
+) -> Sample:
+    cpu0, t0 = _cpu_seconds(server.pid), time.perf_counter()
+    result = await wrk_load(
+        f"{server.base_url}/v1/verify",
+        bodies,
+        server.headers("merchant")["Authorization"],
+        connections=concurrency,
+        duration=duration,
+    )
+    cpu = _cpu_seconds(server.pid) - cpu0
+    return Sample(result, cpu / max(1e-9, time.perf_counter() - t0), cpu)
 
 
 def _rows_of(
@@ -263,17 +489,37 @@ async def run_load(
     duration: float | None = None,
     concurrency: int = 8,
     soak: float = 0.0,
+    workers: int = 1,
+    driver: str = "python",
 ) -> list[Row]:
-    """Verification and issuance load (and a soak when ``soak`` > 0) against a fresh node."""
+    """Verification and issuance load (and a soak when ``soak`` > 0) against a fresh node.
+
+    ``workers`` > 1 serves the node with ``huxin node run --workers N`` on every core (the
+    client then shares them); with one worker the node has a core and the client the other.
+    ``driver`` ``"wrk"`` drives verification with wrk, ``"python"`` with the aiohttp client;
+    issuance always uses the aiohttp client.
+    """
     duration = duration if duration is not None else settings.pick(5.0, 0.3)
     residents = 16
     pool = settings.pick(512, 32)
-    server_cpu, client_cpu = (None, None) if settings.quick else cpu_split()
+    if settings.quick:
+        server_cpu, client_cpu, bound_cpu = None, None, None
+    elif workers == 1:
+        server_cpu, client_cpu = cpu_split()
+        bound_cpu = server_cpu
+    else:
+        server_cpu, client_cpu, bound_cpu = None, None, cpu_split()[0]
+    label = label if workers == 1 else f"{label}, {workers} workers"
+    how = "wrk" if driver == "wrk" else "aiohttp client"
     verify_call = raw_es256_verify_call()
     rows: list[Row] = []
     async with (
         node_server(
-            database_url, residents=residents, consent=residents, in_process=settings.quick
+            database_url,
+            residents=residents,
+            consent=residents,
+            in_process=settings.quick,
+            workers=workers,
         ) as server,
         client_session(concurrency) as session,
     ):
@@ -286,11 +532,15 @@ async def run_load(
         verifies: list[Sample] = []
         issues: list[Sample] = []
         for _ in range(settings.repeats):
-            with pinned_client(server_cpu):  # the bound on the server's core, idle meanwhile
+            with pinned_client(bound_cpu):  # the bound on one core, the node idle meanwhile
                 raw.append(measure_rate(verify_call, repeats=1, budget=settings.budget).median)
             with pinned_client(client_cpu):
-                verifies.append(
-                    await _sample(
+                if driver == "wrk":
+                    sample = await _wrk_sample(
+                        server, bodies, concurrency=concurrency, duration=duration
+                    )
+                else:
+                    sample = await _sample(
                         server,
                         session,
                         verify,
@@ -298,35 +548,54 @@ async def run_load(
                         duration=duration,
                         check=_valid,
                     )
-                )
+                verifies.append(sample)
                 issues.append(
                     await _sample(
                         server, session, issue, concurrency=4, duration=duration / 2, check=issued
                     )
                 )
-        bound = Bound("raw ES256 verify / 2", Stats.of(raw).scaled(0.5), "ops/s")
-        rows += _rows_of(f"verify, {concurrency} in flight", "req/s", verifies, bound, 1.0, label)
+        bound = Bound("raw ES256 verify / 2, one core", Stats.of(raw).scaled(0.5), "ops/s")
+        what = f"verify, {concurrency} in flight, {how}"
+        rows += _rows_of(what, "req/s", verifies, bound, 1.0, label)
+        rows.append(
+            Row(
+                NAME,
+                f"{what}: server CPU per request",
+                "us",
+                Stats.of(s.cpu_per_request * 1e6 for s in verifies),
+                False,
+            )
+        )
         if not settings.quick:
             trivial: list[float] = []
-            async with trivial_server(server_cpu) as url:
+            async with trivial_server(server_cpu, workers) as url:
                 for _ in range(settings.repeats):
                     with pinned_client(client_cpu):
-                        result = await closed_loop(
-                            session,
-                            lambda n: (f"{url}/v1/verify", {}, bodies[n % len(bodies)]),
-                            concurrency=concurrency,
-                            duration=duration,
-                            check=_valid,
-                        )
+                        if driver == "wrk":
+                            result: LoadResult | WrkResult = await wrk_load(
+                                f"{url}/v1/verify",
+                                bodies,
+                                None,
+                                connections=concurrency,
+                                duration=duration,
+                            )
+                        else:
+                            result = await closed_loop(
+                                session,
+                                lambda n: (f"{url}/v1/verify", {}, bodies[n % len(bodies)]),
+                                concurrency=concurrency,
+                                duration=duration,
+                                check=_valid,
+                            )
                     trivial.append(result.rate)
             rows.append(
                 Row(
                     NAME,
-                    f"verify vs a trivial aiohttp handler on the same core ({label})",
+                    f"verify vs a trivial aiohttp handler, same processes and driver ({label})",
                     "req/s",
                     Stats.of(s.result.rate for s in verifies),
                     True,
-                    Bound("trivial aiohttp handler", Stats.of(trivial), "req/s"),
+                    Bound(f"trivial aiohttp handler, {how}", Stats.of(trivial), "req/s"),
                 )
             )
         rows += _rows_of(
@@ -432,29 +701,54 @@ def load_bench(settings: Settings) -> list[Row]:
     return asyncio.run(run_load(settings))
 
 
-async def _main_async(args: argparse.Namespace, settings: Settings) -> list[Row]:
+async def _main_async(args: argparse.Namespace, settings: Settings, driver: str) -> list[Row]:
     rows: list[Row] = []
-    if not args.postgres_only:
-        rows += await run_load(
-            settings, duration=args.duration, concurrency=args.concurrency, soak=args.soak
-        )
-    if args.postgres or args.postgres_only:
-        async with fresh_postgres() as url:
-            if url is None:
-                print(
-                    f"PostgreSQL at {postgres_server_url()} is unreachable: skipped",
-                    file=sys.stderr,
-                )
-            else:
-                rows += await run_load(
-                    settings,
-                    database_url=url,
-                    label="PostgreSQL",
-                    duration=args.duration,
-                    concurrency=args.concurrency,
-                    soak=args.soak if args.postgres_only else 0.0,
-                )
+    for n, workers in enumerate(args.workers):
+        soak = args.soak if n == 0 else 0.0
+        if not args.postgres_only:
+            rows += await run_load(
+                settings,
+                duration=args.duration,
+                concurrency=args.concurrency,
+                soak=soak,
+                workers=workers,
+                driver=driver,
+            )
+        if args.postgres or args.postgres_only:
+            async with fresh_postgres() as url:
+                if url is None:
+                    print(
+                        f"PostgreSQL at {postgres_server_url()} is unreachable: skipped",
+                        file=sys.stderr,
+                    )
+                else:
+                    rows += await run_load(
+                        settings,
+                        database_url=url,
+                        label="PostgreSQL",
+                        duration=args.duration,
+                        concurrency=args.concurrency,
+                        soak=soak if args.postgres_only else 0.0,
+                        workers=workers,
+                        driver=driver,
+                    )
     return rows
+
+
+def pick_driver(requested: str, *, quick: bool) -> str:
+    """``wrk`` or ``python`` for ``--driver`` (``auto``: wrk when installed, except quick)."""
+    if requested == "python" or (requested == "auto" and quick):
+        return "python"
+    if wrk_path() is not None:
+        return "wrk"
+    if requested == "wrk":
+        raise SystemExit("wrk is not installed (apt install wrk); use --driver python")
+    print(
+        "wrk is not installed (apt install wrk): driving verification with the Python aiohttp "
+        "client instead, which tops out well below what the node can answer",
+        file=sys.stderr,
+    )
+    return "python"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -466,6 +760,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8, help="verify requests in flight")
     parser.add_argument("--soak", type=float, default=0.0, help="soak seconds (0: none)")
     parser.add_argument("--repeats", type=int, default=3, help="load samples per figure")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="node worker processes; several values run one node each (default 1)",
+    )
+    parser.add_argument(
+        "--driver",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="verification load generator (auto: wrk when installed)",
+    )
     parser.add_argument("--postgres", action="store_true", help="also on PostgreSQL")
     parser.add_argument("--postgres-only", action="store_true", help="only on PostgreSQL")
     parser.add_argument("--quick", action="store_true", help="short smoke run")
@@ -473,16 +780,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.soak < 0 or args.soak > 3600 or args.concurrency < 1 or args.concurrency > 256:
         parser.error("--soak must be 0..3600 and --concurrency 1..256")
+    if any(w < 1 or w > 64 for w in args.workers):
+        parser.error("--workers must be 1..64")
     settings = Settings(quick=args.quick, repeats=max(1, args.repeats), budget=0.5)
     if args.quick:
         settings = Settings(quick=True, repeats=1, budget=0.05)
+    driver = pick_driver(args.driver, quick=args.quick)
     info = machine()
     server_cpu, client_cpu = cpu_split()
     started = time.perf_counter()
-    rows = asyncio.run(_main_async(args, settings))
+    rows = asyncio.run(_main_async(args, settings, driver))
     header = [
         f"huxin load ({'quick' if args.quick else 'full'}: {settings.repeats} samples of "
-        f"{args.duration or settings.pick(5.0, 0.3):g} s, verify concurrency {args.concurrency}"
+        f"{args.duration or settings.pick(5.0, 0.3):g} s, verify concurrency {args.concurrency}, "
+        f"driver {driver}, node workers {' and '.join(map(str, args.workers))}"
         f"{f', soak {args.soak:g} s' if args.soak else ''}; server on CPU {server_cpu}, "
         f"client on CPU {client_cpu}; {time.perf_counter() - started:.1f} s)",
         f"machine: {info['cpu']}, nproc {info['nproc']}; {info['python']}; {info['openssl']}; "

@@ -235,10 +235,12 @@ async def node_server(
     residents: int = 64,
     consent: int = 64,
     in_process: bool = False,
+    workers: int = 1,
 ) -> AsyncIterator[NodeServer]:
     """Set up and serve a node (SQLite in a temporary directory unless ``database_url``).
 
     By default the node runs as ``huxin node run`` in a subprocess pinned to its own core;
+    ``workers`` > 1 runs ``huxin node run --workers N`` on every core instead;
     ``in_process`` serves it on this event loop instead (quick mode: no interpreter start-up).
     The first ``consent`` residents consent over HTTP, so they can be issued to.
 
@@ -259,7 +261,9 @@ async def node_server(
                 stack.push_async_callback(runner.cleanup)
                 await web.TCPSite(runner, "127.0.0.1", port).start()
             else:
-                server = stack.enter_context(_subprocess_server(data_dir, base_url, config, tokens))
+                server = stack.enter_context(
+                    _subprocess_server(data_dir, base_url, config, tokens, workers)
+                )
             async with aiohttp.ClientSession() as session:
                 await _wait_ready(session, server)
                 for i in range(consent):
@@ -275,9 +279,9 @@ async def node_server(
 
 @contextlib.contextmanager
 def _subprocess_server(
-    data_dir: Path, base_url: str, config: NodeConfig, tokens: dict[str, str]
+    data_dir: Path, base_url: str, config: NodeConfig, tokens: dict[str, str], workers: int = 1
 ) -> Iterator[NodeServer]:
-    server_cpu, _ = cpu_split()
+    server_cpu, _ = cpu_split() if workers == 1 else (None, None)
     log_path = data_dir / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
@@ -289,14 +293,17 @@ def _subprocess_server(
                 "run",
                 "--data",
                 str(data_dir),
+                "--workers",
+                str(workers),
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
-    if server_cpu is not None:
+    cpus = {server_cpu} if server_cpu is not None else set(range(os.cpu_count() or 1))
+    if hasattr(os, "sched_setaffinity"):  # before the workers fork: they inherit it
         with contextlib.suppress(OSError):
-            os.sched_setaffinity(process.pid, {server_cpu})
+            os.sched_setaffinity(process.pid, cpus)
     try:
         yield NodeServer(base_url, config, process, tokens, server_cpu, log_path)
     finally:
