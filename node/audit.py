@@ -1,13 +1,14 @@
 """The append-only, hash-chained audit log.
 
-What it does: :func:`append` adds entries inside the caller's transaction, holding the chain head
-row locked (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite transactions are ``BEGIN IMMEDIATE``),
-so replicas sharing one database extend one chain. Each entry's ``hash`` is
+What it does: :func:`append` (or :func:`append_script`, the same steps for a transaction run
+on the driver) adds entries inside the caller's transaction, holding the chain head row locked
+(``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite transactions are ``BEGIN IMMEDIATE``), so
+replicas sharing one database extend one chain. Each entry's ``hash`` is
 ``SHA-256(bytes(prev_hash) || canonical(entry))`` where the canonical encoding is the compact
 UTF-8 JSON array ``[seq, at, actor, action, resident, detail]`` (``detail`` being the stored
-canonical JSON text, sorted keys). :func:`verify_chain` walks the
-log and raises :class:`~node.errors.AuditChainError` naming the first entry that was edited,
-deleted or moved; the head row catches deletions at the end.
+canonical JSON text, sorted keys). :func:`verify_chain` walks the log and raises
+:class:`~node.errors.AuditChainError` naming the first entry that was edited, deleted or
+moved; the head row catches deletions at the end.
 
 What it deliberately does not do: store a national ID or name (``resident`` is the keyed hash),
 or offer any update or delete.
@@ -22,10 +23,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from node.db import epoch, execute_many
+from node.db import Script, Sql, epoch, run_script
 from node.errors import AuditChainError
 from node.models import AUDIT, AUDIT_HEAD
 
@@ -80,17 +81,23 @@ async def append(conn: AsyncConnection, records: Sequence[AuditRecord], now: dat
     Returns:
         The sequence number of the last entry (the head's, if ``records`` is empty).
     """
-    head = (
-        await conn.execute(
-            select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.hash)
-            .where(AUDIT_HEAD.c.id == 1)
-            .with_for_update()
-        )
-    ).one()
-    seq, prev = int(head.seq), str(head.hash)
+    postgres = conn.dialect.name == "postgresql"
+    return await run_script(conn, append_script(records, epoch(now), postgres=postgres))
+
+
+def append_script(records: Sequence[AuditRecord], at: int, *, postgres: bool) -> Script[int]:
+    """:func:`append` as a :data:`node.db.Script`, for transactions run on the driver.
+
+    The head row is locked (``FOR UPDATE`` on PostgreSQL) before the entries are chained onto it.
+
+    Returns:
+        The sequence number of the last entry (the head's, if ``records`` is empty).
+    """
+    lock = " FOR UPDATE" if postgres else ""
+    head = yield Sql(f"SELECT seq, hash FROM audit_head WHERE id = 1{lock}")  # noqa: S608
+    seq, prev = int(head[0][0]), str(head[0][1])
     if not records:
         return seq
-    at = epoch(now)
     rows: list[tuple[object, ...]] = []
     for rec in records:
         seq += 1
@@ -107,14 +114,14 @@ async def append(conn: AsyncConnection, records: Sequence[AuditRecord], now: dat
         tag = None if rec.resident is None else resident_tag(rec.resident)
         rows.append((seq, at, rec.actor, rec.action, rec.resident, tag, detail, prev, digest))
         prev = digest
-    await execute_many(
-        conn,
+    yield Sql(
         "INSERT INTO audit_entry "
         "(seq, at, actor, action, resident, resident_tag, detail, prev_hash, hash) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
+        many=True,
     )
-    await conn.execute(update(AUDIT_HEAD).where(AUDIT_HEAD.c.id == 1).values(seq=seq, hash=prev))
+    yield Sql("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev))
     return seq
 
 

@@ -11,18 +11,22 @@ What it deliberately does not do: define tables (``node.models``) or hold querie
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import sqlite3
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any, Final
+from typing import Any, Final, TypeAlias, TypeVar
 
+import asyncpg  # type: ignore[import-untyped]
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -98,10 +102,7 @@ async def execute_many(conn: AsyncConnection, sql: str, rows: Sequence[Sequence[
 
 
 def _dialect_sql(conn: AsyncConnection, sql: str) -> str:
-    if conn.dialect.name == "postgresql":
-        parts = sql.split("?")
-        sql = parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
-    return sql
+    return _numbered(sql) if conn.dialect.name == "postgresql" else sql
 
 
 async def fetch_all(
@@ -110,6 +111,134 @@ async def fetch_all(
     """Run one raw query with ``?`` placeholders and return its rows (hot paths only)."""
     result = await conn.exec_driver_sql(_dialect_sql(conn, sql), tuple(params))
     return [tuple(row) for row in result]
+
+
+@dataclass(frozen=True, slots=True)
+class Sql:
+    """One statement of a :data:`Script`, with ``?`` placeholders.
+
+    ``many``: ``params`` is a list of rows, run as one ``executemany`` (no result rows).
+    """
+
+    text: str
+    params: Sequence[Any] = ()
+    many: bool = False
+
+
+_T = TypeVar("_T")
+#: A transaction's logic as a generator: it yields each :class:`Sql` and is sent back that
+#: statement's result rows (tuples), and returns its result. The same script runs through
+#: SQLAlchemy (:func:`run_script`) or, for hot paths, straight on the driver
+#: (:func:`run_transaction`), so the logic is written once for both.
+Script: TypeAlias = Generator[Sql, list[tuple[Any, ...]], _T]
+
+
+async def run_script(conn: AsyncConnection, script: Script[_T]) -> _T:
+    """Run ``script`` inside ``conn``'s open transaction, one raw driver statement at a time."""
+    try:
+        stmt = next(script)
+        while True:
+            if stmt.many:
+                await execute_many(conn, stmt.text, stmt.params)
+                rows: list[tuple[Any, ...]] = []
+            else:
+                result = await conn.exec_driver_sql(
+                    _dialect_sql(conn, stmt.text), tuple(stmt.params)
+                )
+                rows = [tuple(row) for row in result] if result.returns_rows else []
+            stmt = script.send(rows)
+    except StopIteration as stop:
+        value: _T = stop.value
+        return value
+
+
+async def run_transaction(
+    engine: AsyncEngine,
+    script: Callable[[bool], Script[_T]],
+    *,
+    before_commit: Callable[[], Awaitable[None]] | None = None,
+) -> _T:
+    """Run ``script(postgres)`` in a transaction of its own, on the driver connection itself.
+
+    No statement goes through SQLAlchemy's execution layer. On SQLite the whole script runs in
+    the driver's thread in one call (``BEGIN IMMEDIATE``, every statement; a call into
+    ``aiosqlite``'s thread per statement costs more than SQLite's work for it); on PostgreSQL
+    each statement is one ``asyncpg`` call (prepared statements cached per connection).
+    ``before_commit`` is awaited on the event loop between the last statement and the commit.
+
+    Raises:
+        IntegrityError: a constraint refused a statement.
+        OperationalError: any other driver error (the caller may retry either).
+    """
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        postgres = conn.dialect.name == "postgresql"
+        try:
+            if postgres:
+                async with driver.transaction():
+                    result = await _run_asyncpg(driver, script(True))
+                    if before_commit is not None:
+                        await before_commit()
+                return result
+            # aiosqlite runs every call in its connection's thread through ``_execute``; the
+            # script goes there as one call (tests/node cover this path on every run).
+            result = await driver._execute(_run_sqlite, driver._conn, script(False))
+            try:
+                if before_commit is not None:
+                    await before_commit()
+                await driver.commit()
+            except BaseException:
+                await driver.rollback()
+                raise
+            return result
+        except (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError) as err:
+            raise IntegrityError("issuance transaction", None, err) from err
+        except (sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+            raise OperationalError("issuance transaction", None, err) from err
+
+
+def _run_sqlite(db: sqlite3.Connection, script: Script[_T]) -> _T:
+    """In the SQLite driver's thread: ``BEGIN IMMEDIATE`` and the script, not the commit."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        stmt = next(script)
+        while True:
+            if stmt.many:
+                db.executemany(stmt.text, stmt.params)
+                rows: list[tuple[Any, ...]] = []
+            else:
+                rows = db.execute(stmt.text, stmt.params).fetchall()
+            stmt = script.send(rows)
+    except StopIteration as stop:
+        value: _T = stop.value
+        return value
+    except BaseException:
+        db.rollback()
+        raise
+
+
+async def _run_asyncpg(db: Any, script: Script[_T]) -> _T:
+    try:
+        stmt = next(script)
+        while True:
+            sql = _numbered(stmt.text)
+            if stmt.many:
+                await db.executemany(sql, stmt.params)
+                rows: list[tuple[Any, ...]] = []
+            else:
+                rows = [tuple(row) for row in await db.fetch(sql, *stmt.params)]
+            stmt = script.send(rows)
+    except StopIteration as stop:
+        value: _T = stop.value
+        return value
+
+
+@functools.lru_cache(maxsize=256)
+def _numbered(sql: str) -> str:
+    """``?`` placeholders as PostgreSQL's ``$1, $2, ...``."""
+    parts = sql.split("?")
+    return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
 
 
 def _alembic_config(connection: Connection) -> Config:

@@ -4,8 +4,11 @@ What it does: validates the holder keys (public P-256 or Ed25519 JWKs, distinct,
 configured batch size), then in one transaction locks the resident's row (so a concurrent score
 change either precedes the issuance and is reflected, or follows it and revokes it), checks
 consent, reserves random status indices (:func:`node.status.reserve`), signs with
-``protocol.attestation.issue_batch`` and appends one audit entry. The database keeps only what
-revocation needs (status index, level, band, times), never the token or the holder keys.
+``protocol.attestation.issue_batch`` and appends one audit entry for the batch. The transaction
+runs on the database driver directly (:func:`node.db.run_transaction`): on SQLite it is one call
+into the driver's thread, on PostgreSQL one ``asyncpg`` call per statement. The database keeps
+only what revocation needs (status index, level, band, times), never the token or the holder
+keys.
 
 What it deliberately does not do: build tokens (``protocol``), or store holder keys.
 """
@@ -16,15 +19,15 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Final
 
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mapping.scale import Scale
 from node import audit, failpoints, status
 from node.config import NodeConfig
-from node.db import epoch
+from node.db import Script, Sql, epoch, run_transaction
 from node.errors import (
     BadRequestError,
     ConsentRequiredError,
@@ -33,7 +36,6 @@ from node.errors import (
     UnknownResidentError,
 )
 from node.imports import band_for
-from node.models import RESIDENTS
 from protocol.attestation import CreditClaims, IssuedAttestation, StatusRef, issue_batch
 from protocol.errors import ProtocolError
 from protocol.jose import (
@@ -57,8 +59,7 @@ class Issuer:
     config: NodeConfig
     scale: Scale
     publisher: status.StatusPublisher
-    #: Bounds concurrent issuances so each can hold its transaction's connection and borrow a
-    #: second one for index draws (PostgreSQL) without exhausting the pool.
+    #: Bounds concurrent issuances, each holding one pooled connection for its transaction.
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(8))
 
 
@@ -112,10 +113,22 @@ def _minimal_jwk(jwk: Mapping[str, object]) -> Jwk:
     Only the required members are kept, and each coordinate is re-encoded so that spare low bits
     in its last character (which base64 decoding ignores) cannot make one key look like two.
     """
-    x = b64u_encode(b64u_decode(str(jwk["x"])))
+    x = _canonical_coordinate(str(jwk["x"]))
     if jwk["kty"] == "EC":
-        return {"kty": "EC", "crv": "P-256", "x": x, "y": b64u_encode(b64u_decode(str(jwk["y"])))}
+        return {"kty": "EC", "crv": "P-256", "x": x, "y": _canonical_coordinate(str(jwk["y"]))}
     return {"kty": "OKP", "crv": "Ed25519", "x": x}
+
+
+#: The last character of 32 bytes in unpadded base64url (43 characters) carries 4 data bits
+#: and 2 spare bits; these are the characters whose spare bits are zero.
+_CANONICAL_LAST_OF_32: Final = frozenset("AEIMQUYcgkosw048")
+
+
+def _canonical_coordinate(text: str) -> str:
+    """``text`` (valid unpadded base64url) re-encoded with its spare low bits cleared."""
+    if len(text) == 43 and text[42] in _CANONICAL_LAST_OF_32:  # 32 bytes, already canonical
+        return text
+    return b64u_encode(b64u_decode(text))
 
 
 async def issue(
@@ -153,65 +166,81 @@ async def _issue_once(
     actor: str,
     now: datetime,
 ) -> list[IssuedAttestation]:
+    def script(postgres: bool) -> Script[tuple[list[IssuedAttestation], bool]]:
+        return _issue_script(
+            issuer, resident=resident, holder_keys=holder_keys, actor=actor, now=now, pg=postgres
+        )
+
+    issued, opened_list = await run_transaction(
+        issuer.engine, script, before_commit=lambda: failpoints.reach("issuance.commit")
+    )
+    if opened_list:
+        status.note_committed_change(issuer.engine)
+    return issued
+
+
+def _issue_script(
+    issuer: Issuer,
+    *,
+    resident: str,
+    holder_keys: Sequence[Mapping[str, str]],
+    actor: str,
+    now: datetime,
+    pg: bool,
+) -> Script[tuple[list[IssuedAttestation], bool]]:
+    """The issuance transaction: lock the resident, reserve indices, sign, append the audit entry.
+
+    The signatures are made inside the transaction (on SQLite, in the driver's thread), so an
+    issuance either commits with its tokens made or leaves nothing behind.
+    """
     cfg, scale = issuer.config, issuer.scale
     lifetime = cfg.attestation_lifetime
-    async with issuer.engine.begin() as conn:
-        row = (
-            await conn.execute(
-                select(RESIDENTS.c.score, RESIDENTS.c.level, RESIDENTS.c.consent)
-                .where(RESIDENTS.c.resident == resident)
-                .with_for_update()
-            )
-        ).first()
-        if row is None:
-            raise UnknownResidentError("no score is held for this resident")
-        if not row.consent:
-            raise ConsentRequiredError(
-                "居民未同意签发信用证明 / the resident has not consented to attestations"
-            )
-        score, level = float(row.score), int(row.level)
-        band = band_for(scale, score, cfg.band_width)
-        issued_at = epoch(now)
-        template = {
-            "resident": resident,
-            "level": level,
-            "band_low": None if band is None else band[0],
-            "band_high": None if band is None else band[1],
-            "issued_at": issued_at,
-            "expires_at": issued_at + int(lifetime.total_seconds()),
-        }
-        slots = await status.reserve(
-            conn,
-            [template] * len(holder_keys),
-            list_size=cfg.status_list_size,
-            now=now,
-            engine=None if cfg.is_sqlite else issuer.engine,
+    lock = " FOR UPDATE" if pg else ""
+    found = yield Sql(
+        f"SELECT score, level, consent FROM resident WHERE resident = ?{lock}",  # noqa: S608
+        (resident,),
+    )
+    if not found:
+        raise UnknownResidentError("no score is held for this resident")
+    score, level, consent = float(found[0][0]), int(found[0][1]), bool(found[0][2])
+    if not consent:
+        raise ConsentRequiredError(
+            "居民未同意签发信用证明 / the resident has not consented to attestations"
         )
-        holders = [
-            (jwk, StatusRef(uri=issuer.publisher.uri(list_id), idx=idx))
-            for jwk, (list_id, idx) in zip(holder_keys, slots, strict=True)
-        ]
-        issued = issue_batch(
-            issuer.signer,
-            issuer=cfg.issuer,
-            scale_id=scale.id,
-            scale_version=scale.version,
-            claims=CreditClaims(level=level, band=band),
-            holders=holders,
-            now=now,
-            lifetime=lifetime,
-        )
-        await audit.append(
-            conn,
-            [
-                audit.AuditRecord(
-                    actor,
-                    "attestation.issue",
-                    resident,
-                    {"count": len(issued), "level": level, "band": list(band) if band else None},
-                )
-            ],
-            now,
-        )
-        await failpoints.reach("issuance.commit")
-    return issued
+    band = band_for(scale, score, cfg.band_width)
+    issued_at = epoch(now)
+    row = (
+        resident,
+        level,
+        None if band is None else band[0],
+        None if band is None else band[1],
+        issued_at,
+        issued_at + int(lifetime.total_seconds()),
+    )
+    reservation = yield from status.reserve(
+        len(holder_keys),
+        row,
+        list_size=cfg.status_list_size,
+        created_at=issued_at,
+        postgres=pg,
+    )
+    uris: dict[int, str] = {}
+    holders = []
+    for jwk, (list_id, idx) in zip(holder_keys, reservation.slots, strict=True):
+        uri = uris.get(list_id) or uris.setdefault(list_id, issuer.publisher.uri(list_id))
+        holders.append((jwk, StatusRef(uri=uri, idx=idx)))
+    issued = issue_batch(
+        issuer.signer,
+        issuer=cfg.issuer,
+        scale_id=scale.id,
+        scale_version=scale.version,
+        claims=CreditClaims(level=level, band=band),
+        holders=holders,
+        now=now,
+        lifetime=lifetime,
+    )
+    detail = {"count": len(issued), "level": level, "band": list(band) if band else None}
+    yield from audit.append_script(
+        [audit.AuditRecord(actor, "attestation.issue", resident, detail)], issued_at, postgres=pg
+    )
+    return issued, reservation.opened_list

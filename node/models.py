@@ -32,7 +32,8 @@ class Resident(SQLModel, table=True):
 
 
 class StatusListRow(SQLModel, table=True):
-    """One status list: its size in entries and a version bumped by every revocation."""
+    """One status list: its size in entries, a version bumped by every revocation, and how many
+    of its indices have been handed out (``allocated``; issuance closes it at a fill limit)."""
 
     __tablename__ = "status_list"
 
@@ -41,6 +42,7 @@ class StatusListRow(SQLModel, table=True):
     bits: int = 1
     version: int = 0
     full: bool = False
+    allocated: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 

@@ -2,12 +2,13 @@
 
 What it does:
 
-* :func:`reserve` inserts attestation rows at **random** free indices of the current status list.
-  The database's unique constraint on ``(list_id, idx)`` is the arbiter: each candidate batch is
-  inserted with ``ON CONFLICT DO NOTHING ... RETURNING``, so replicas sharing one PostgreSQL never
-  hand out an index twice; losers simply draw again. Candidates are sorted so concurrent
-  inserts take index locks in one order (no deadlocks). A list that is half used is closed and a
-  new one opened, which keeps draws cheap and every list a large herd.
+* :func:`reserve` (a :data:`node.db.Script` for the issuance transaction) inserts attestation
+  rows at **random** free indices of the current status list. It locks the list's row, so one
+  transaction at a time draws from a list (replicas sharing one PostgreSQL included), finds the
+  used ones among its random candidates in one query and inserts only free ones; the unique
+  constraint on ``(list_id, idx)`` remains the arbiter, so an index is never handed out twice.
+  The list row counts its allocated indices; a list that is half used is closed and a new one
+  opened, which keeps draws cheap and every list a large herd.
 * :func:`revoke` marks attestation rows revoked, bumps their lists' ``version`` and returns the
   audit records to append.
 * :class:`StatusPublisher` signs each list as a ``statuslist+jwt`` on demand, re-signing when the
@@ -21,21 +22,22 @@ ever reuse an index: expired attestations keep their index forever.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
+import json
+import math
 import secrets
 import weakref
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import Connection, Engine, event, func, select, update
+from sqlalchemy import Connection, Engine, event, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from node import failpoints
 from node.audit import AuditRecord
-from node.db import epoch, fetch_all
+from node.db import Script, Sql, epoch
 from node.errors import NotFoundError, UnavailableError
 from node.models import ATTESTATIONS, STATUS_LISTS
 from protocol.errors import StatusUnavailableError
@@ -85,100 +87,107 @@ async def _current_list(conn: AsyncConnection, size: int, now: datetime) -> tupl
         return int(row.id), int(row.size)
     result = await conn.execute(
         STATUS_LISTS.insert()
-        .values(size=size, bits=1, version=0, full=False, created_at=epoch(now))
+        .values(size=size, bits=1, version=0, full=False, allocated=0, created_at=epoch(now))
         .returning(STATUS_LISTS.c.id)
     )
     _note_change(conn)
     return int(result.scalar_one()), size
 
 
-@contextlib.asynccontextmanager
-async def _draw_transaction(
-    conn: AsyncConnection, engine: AsyncEngine | None
-) -> AsyncIterator[AsyncConnection]:
-    if engine is None:
-        yield conn
-        return
-    async with engine.begin() as own:
-        yield own
+def note_committed_change(engine: AsyncEngine) -> None:
+    """Count a status change (a list opened) that a driver-level transaction just committed."""
+    sync_engine = engine.sync_engine
+    _LOCAL_CHANGES[sync_engine] = _LOCAL_CHANGES.get(sync_engine, 0) + 1
 
 
-async def reserve(
-    conn: AsyncConnection,
-    rows: Sequence[Mapping[str, object]],
+@dataclass(frozen=True)
+class Reservation:
+    """What :func:`reserve` handed out: ``(list_id, idx)`` per row, and whether a list was
+    opened (the caller reports it with :func:`note_committed_change` once committed)."""
+
+    slots: list[tuple[int, int]]
+    opened_list: bool
+
+
+def reserve(
+    count: int,
+    row: Sequence[object],
     *,
     list_size: int,
-    now: datetime,
-    engine: AsyncEngine | None = None,
-) -> list[tuple[int, int]]:
-    """Insert one attestation row per entry of ``rows`` at a random free status index.
+    created_at: int,
+    postgres: bool,
+) -> Script[Reservation]:
+    """Insert ``count`` attestation rows, each a copy of ``row``, at random free status indices.
 
-    ``rows`` carry the columns ``resident, level, band_low, band_high, issued_at, expires_at``.
-    Without ``engine`` the rows are inserted in the caller's transaction (SQLite: one writer at
-    a time anyway). With ``engine`` (PostgreSQL) each draw commits on its own: a transaction
-    that inserts several times while others do the same could otherwise wait in a cycle on
-    each other's uncommitted indices (a deadlock). An index committed for an issuance that then
-    fails stays used -- burnt, never handed out again.
-
-    Returns:
-        ``(list_id, idx)`` for each row, in order.
+    A script (:data:`node.db.Script`) for the caller's transaction. ``row`` holds the columns
+    ``resident, level, band_low, band_high, issued_at, expires_at``. The current list's row is
+    locked first (``FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE`` locks the whole database), so
+    one transaction at a time draws from a list, replicas included: the candidates are drawn
+    at random, the used ones among them found in one query, and exactly the free ones
+    inserted, with the list's ``allocated`` count. The unique constraint on ``(list_id, idx)``
+    stays the arbiter: should an index be taken after all, the insert fails and the whole
+    transaction with it -- an index is never handed out twice. Lock order: resident row (the
+    caller), status list row, then the audit head (the caller) -- the order revocation takes
+    them in too.
 
     Raises:
         UnavailableError: no free index found after many draws (should never happen).
     """
-    out: list[tuple[int, int] | None] = [None] * len(rows)
-    pending = list(range(len(rows)))
-    # Counting a list's entries costs a scan of its index, so it is done only after a draw
-    # lost candidates: collisions are rare while a list is far from its limit.
-    check_fill = False
+    lock = " FOR UPDATE" if postgres else ""
+    used_sql = (
+        "SELECT idx FROM attestation WHERE list_id = ? AND idx = ANY(?)"
+        if postgres
+        else "SELECT idx FROM attestation WHERE list_id = ? "
+        "AND idx IN (SELECT value FROM json_each(?))"
+    )
+    slots: list[tuple[int, int]] = []
+    opened = False
+    current: tuple[int, int, int] | None = None
     for _ in range(_MAX_DRAWS):
-        if not pending:
-            break
-        async with _draw_transaction(conn, engine) as c:
-            list_id, size = await _current_list(c, list_size, now)
-            room = len(pending)
-            if check_fill:
-                used = int(
-                    (
-                        await c.execute(
-                            select(func.count())
-                            .select_from(ATTESTATIONS)
-                            .where(ATTESTATIONS.c.list_id == list_id)
-                        )
-                    ).scalar_one()
-                )
-                room = min(room, int(size * FILL_LIMIT) - used)
-                if room <= 0:
-                    await c.execute(
-                        update(STATUS_LISTS).where(STATUS_LISTS.c.id == list_id).values(full=True)
-                    )
-                    check_fill = False
-                    continue
-            take = pending[:room]
-            candidates = sorted(_RANDOM.sample(range(size), len(take)))
-            # One multi-row statement with raw placeholders: compiling it through the SQL
-            # expression layer costs more than the insert itself.
-            params: list[object] = []
-            for i, idx in zip(take, candidates, strict=True):
-                params.extend(rows[i][col] for col in _ROW_COLUMNS)
-                params.extend((list_id, idx))
-            marks = ", ".join([_ROW_MARKS] * len(take))
-            sql = (
-                f"INSERT INTO attestation ({_INSERT_COLUMNS}) VALUES {marks} "  # noqa: S608 - placeholders only
-                "ON CONFLICT (list_id, idx) DO NOTHING RETURNING idx"
+        if current is None:
+            found = yield Sql(
+                'SELECT id, size, allocated FROM status_list WHERE "full" = ? '  # noqa: S608 - no input
+                f"ORDER BY id DESC LIMIT 1{lock}",
+                (False,),
             )
-            won = {int(row[0]) for row in await fetch_all(c, sql, params)}
-            still: list[int] = []
-            for i, idx in zip(take, candidates, strict=True):
-                if idx in won:
-                    out[i] = (list_id, idx)
-                else:
-                    still.append(i)
-            check_fill = check_fill or bool(still)
-            pending = still + pending[len(take) :]
-    if pending:
-        raise UnavailableError("could not allocate status indices; try again")
-    return [slot for slot in out if slot is not None]
+            if found:
+                current = (int(found[0][0]), int(found[0][1]), int(found[0][2]))
+            else:
+                made = yield Sql(
+                    "INSERT INTO status_list "
+                    '(size, bits, version, "full", allocated, created_at) '
+                    "VALUES (?, 1, 0, ?, 0, ?) RETURNING id",
+                    (list_size, False, created_at),
+                )
+                current, opened = (int(made[0][0]), list_size, 0), True
+        list_id, size, allocated = current
+        need = min(count - len(slots), int(size * FILL_LIMIT) - allocated)
+        if need <= 0:
+            yield Sql('UPDATE status_list SET "full" = ? WHERE id = ?', (True, list_id))
+            current = None
+            continue
+        # Enough candidates that the free ones among them almost surely cover ``need``.
+        free_share = max(1.0 - allocated / size, 0.05)
+        draw = min(size, math.ceil((need + 3 * math.sqrt(need) + 4) / free_share))
+        candidates = _RANDOM.sample(range(size), draw)
+        arg: object = candidates if postgres else json.dumps(candidates)
+        taken = {int(r[0]) for r in (yield Sql(used_sql, (list_id, arg)))}
+        free = sorted(idx for idx in candidates if idx not in taken)[:need]
+        if not free:
+            continue
+        yield Sql(
+            f"INSERT INTO attestation ({_INSERT_COLUMNS}) VALUES {_ROW_MARKS}",  # noqa: S608 - no input
+            [(*row, list_id, idx) for idx in free],
+            many=True,
+        )
+        yield Sql(
+            "UPDATE status_list SET allocated = allocated + ? WHERE id = ?", (len(free), list_id)
+        )
+        slots.extend((list_id, idx) for idx in free)
+        current = (list_id, size, allocated + len(free))
+        if len(slots) == count:
+            return Reservation(slots, opened)
+    raise UnavailableError("could not allocate status indices; try again")
 
 
 @dataclass(frozen=True)
