@@ -16,6 +16,7 @@ or remove anything it finds.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import threading
 import time
@@ -66,6 +67,50 @@ def _rss_anon_kib() -> int:
     return 0
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [  # the layout of glibc's struct mallinfo2
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def _native() -> str:
+    """What the C heap holds: glibc's in-use and free bytes, and SQLite's own allocations.
+
+    Python objects are only part of ``RssAnon``: memory that SQLite (its page cache), OpenSSL
+    or the event loop allocate with ``malloc`` is not traced, and memory that glibc keeps free
+    in its arenas (fragmentation) is not a live allocation at all. Empty where unavailable.
+    """
+    parts = [f"threads={threading.active_count()}"]
+    try:
+        libc = ctypes.CDLL(None)
+        mallinfo2 = libc.mallinfo2
+        mallinfo2.restype = _MallInfo2
+        info = mallinfo2()
+        in_use = info.uordblks + info.hblkhd
+        parts.append(f"malloc in use={in_use / 2**20:.1f} MiB free={info.fordblks / 2**20:.1f} MiB")
+    except (OSError, AttributeError):
+        pass
+    try:
+        sqlite = ctypes.CDLL("libsqlite3.so.0")
+        sqlite.sqlite3_memory_used.restype = ctypes.c_int64
+        parts.append(f"sqlite3_memory_used={sqlite.sqlite3_memory_used() / 2**20:.1f} MiB")
+    except (OSError, AttributeError):
+        pass
+    return " ".join(parts)
+
+
 def _type_counts() -> Counter[str]:
     return Counter(type(o).__qualname__ for o in gc.get_objects())
 
@@ -99,7 +144,8 @@ def _report(
     rss = _rss_anon_kib()
     lines = [
         f"=== t={at:.0f}s traced={current / 2**20:.2f} MiB (peak {peak / 2**20:.2f}) "
-        f"RssAnon={rss / 1024:.1f} MiB (+{(rss - base_rss) / 1024:.1f} since baseline)",
+        f"RssAnon={rss / 1024:.1f} MiB (+{(rss - base_rss) / 1024:.1f} since baseline) "
+        + _native(),
         "--- top growth by line since baseline",
     ]
     lines += [f"  {stat}" for stat in snap.compare_to(base, "lineno")[:TOP]]
