@@ -24,7 +24,7 @@ from typing import Final, Protocol
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature
 
 from protocol.errors import AlgorithmNotAllowedError, BadSignatureError, MalformedError
 
@@ -43,12 +43,18 @@ _P256_COORD_LEN: Final = 32
 _ED25519_LEN: Final = 32
 _ES256_SIG_LEN: Final = 64
 _ECDSA_SHA256: Final = ec.ECDSA(hashes.SHA256())
+#: ES256 over a SHA-256 digest the caller computed (``hashlib`` is cheaper per call).
+_ECDSA_SHA256_PREHASHED: Final = ec.ECDSA(Prehashed(hashes.SHA256()))
 _P256: Final = ec.SECP256R1()
 #: Padding that completes a base64 text of length ``n`` to a multiple of 4, by ``n % 4``.
 _PADDING: Final = (b"", b"", b"==", b"=")
 _B64U_CHARS: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 #: ``bytes.translate`` table mapping the URL-safe alphabet onto the standard one.
 _B64U_TO_STD: Final = bytes.maketrans(b"-_", b"+/")
+#: Like :data:`_B64U_TO_STD`, and maps the standard-only ``+`` ``/`` and the padding ``=`` to
+#: ``!``, which no base64 alphabet has: after it, ``a2b_base64(strict_mode=True)`` refuses
+#: exactly the texts that are not unpadded base64url.
+_B64U_TO_STRICT: Final = bytes.maketrans(b"-_+/=", b"+/!!!")
 _STD_TO_B64U: Final = bytes.maketrans(b"+/", b"-_")
 
 
@@ -69,14 +75,18 @@ def b64u_decode(text: str | bytes, *, what: str = "value") -> bytes:
             length (``len % 4 == 1``).
     """
     raw = text.encode("ascii", "replace") if isinstance(text, str) else text
-    # translate(None, delete) leaves only characters outside the alphabet (C speed).
     rest = len(raw) & 3
-    if rest == 1 or raw.translate(None, _B64U_CHARS):
+    if rest == 1:
         raise MalformedError(f"{what} is not unpadded base64url")
+    # One translate and a strict decode: any character outside the URL-safe alphabet (a
+    # standard-only one or "=" included, see _B64U_TO_STRICT) fails the strict decoder, and
+    # the only padding it sees is the one added here.
     try:
-        return binascii.a2b_base64(raw.translate(_B64U_TO_STD) + _PADDING[rest])
-    except (binascii.Error, ValueError) as err:  # pragma: no cover - alphabet checked above
-        raise MalformedError(f"{what} is not base64url") from err
+        return binascii.a2b_base64(
+            raw.translate(_B64U_TO_STRICT) + _PADDING[rest], strict_mode=True
+        )
+    except binascii.Error as err:
+        raise MalformedError(f"{what} is not unpadded base64url") from err
 
 
 #: One encoder for every serialisation: ``json.dumps`` with keyword arguments builds one per call.
@@ -479,5 +489,36 @@ def verify_signature(
         raise AlgorithmNotAllowedError("EdDSA token for a non-Ed25519 key")
     try:
         key.verify(signature, data)
+    except InvalidSignature as err:
+        raise BadSignatureError("signature does not verify") from err
+
+
+def verify_signature_sha256(
+    alg: str,
+    key: PublicKey,
+    data: bytes,
+    data_sha256: bytes,
+    signature: bytes,
+    allowed: frozenset[str] = DEFAULT_ALLOWED_ALGORITHMS,
+) -> None:
+    """:func:`verify_signature` for a caller that already holds ``sha256(data)``.
+
+    ES256 verifies the digest (the hash it would compute itself); EdDSA, which hashes
+    differently, verifies ``data``. Same checks, same errors, same result as
+    :func:`verify_signature` as long as ``data_sha256`` is ``hashlib.sha256(data).digest()``.
+    The verifier hashes each signing input once and reuses the state for ``sd_hash`` and the
+    replay key.
+
+    Raises:
+        AlgorithmNotAllowedError: as :func:`verify_signature`.
+        BadSignatureError: as :func:`verify_signature`.
+    """
+    if alg != ES256 or alg not in allowed or not isinstance(key, ec.EllipticCurvePublicKey):
+        verify_signature(alg, key, data, signature, allowed)
+        return
+    if len(signature) != _ES256_SIG_LEN:
+        raise BadSignatureError("ES256 signature must be 64 bytes")
+    try:
+        key.verify(_es256_der(signature), data_sha256, _ECDSA_SHA256_PREHASHED)
     except InvalidSignature as err:
         raise BadSignatureError("signature does not verify") from err

@@ -76,7 +76,7 @@ from protocol.jose import (
     b64u_encode,
     parse_json_object,
     public_key_from_jwk,
-    verify_signature,
+    verify_signature_sha256,
 )
 from protocol.keys import KeyResolver
 from protocol.presentation import KB_TYP
@@ -91,7 +91,6 @@ from protocol.sdjwt import (
     split_jws,
     split_segments,
 )
-from protocol.sdjwt import sd_hash as compute_sd_hash
 from protocol.status_list import StatusListSource, check_status
 
 #: Headers that would let a token choose its own verification key (RFC 8725 section 3.10).
@@ -304,7 +303,11 @@ def replay_key(kb_signing_input: bytes) -> str:
     The signing input covers ``iat``, ``aud``, the holder's random ``nonce`` and ``sd_hash``.
     It is not the signature, which ECDSA malleability would let a copier change.
     """
-    return "kb:" + b64u_encode(hashlib.sha256(kb_signing_input).digest())
+    return _replay_key(hashlib.sha256(kb_signing_input).digest())
+
+
+def _replay_key(kb_signing_input_sha256: bytes) -> str:
+    return "kb:" + b64u_encode(kb_signing_input_sha256)
 
 
 def _credit_claims(
@@ -448,9 +451,11 @@ def verify_presentation(
     trusted = keys.resolve(issuer, kid, now)
     if trusted.alg != ialg:
         raise AlgorithmNotAllowedError(f"key {kid} signs with {trusted.alg}, not {ialg}")
-    # <header>.<payload> is the issuer JWT up to its last '.': no re-joining.
+    # <header>.<payload> is the issuer JWT up to its last '.': no re-joining. It is also the
+    # start of what sd_hash covers, so the hash state goes on to compute sd_hash in step 8.
     i_input = issuer_jwt[: len(ih) + 1 + len(ip)].encode("ascii")
-    verify_signature(ialg, trusted.public_key, i_input, isig_raw, allowed)
+    hashed = hashlib.sha256(i_input)
+    verify_signature_sha256(ialg, trusted.public_key, i_input, hashed.digest(), isig_raw, allowed)
 
     # 6. time, required claims, _sd_alg.
     limit_future = now + leeway
@@ -484,12 +489,15 @@ def verify_presentation(
     except MalformedError as err:
         raise MalformedError(f"cnf.jwk: {err.message}") from err
     k_input = kb_jwt[: len(kh) + 1 + len(kp)].encode("ascii")
+    k_digest = hashlib.sha256(k_input).digest()
     try:
-        verify_signature(kalg, cnf_key, k_input, ksig_raw, allowed)
+        verify_signature_sha256(kalg, cnf_key, k_input, k_digest, ksig_raw, allowed)
     except BadSignatureError as err:
         raise KeyBindingInvalidError("KB-JWT is not signed by cnf.jwk") from err
-    # Everything before the KB-JWT, including the last '~' (RFC 9901 section 4.3.1).
-    if kb.get("sd_hash") != compute_sd_hash(text[: len(text) - len(kb_jwt)]):
+    # Everything before the KB-JWT, including the last '~' (RFC 9901 section 4.3.1): the
+    # issuer's signing input, already hashed, then the rest up to the KB-JWT.
+    hashed.update(text[len(i_input) : len(text) - len(kb_jwt)].encode("ascii"))
+    if kb.get("sd_hash") != b64u_encode(hashed.digest()):
         raise KeyBindingInvalidError("KB-JWT sd_hash does not match the presented SD-JWT")
     aud = kb.get("aud")
     # The holder signs the KB-JWT, so aud and nonce may hold lone surrogates ("\ud800" in JSON):
@@ -525,7 +533,7 @@ def verify_presentation(
     if (
         replay is not None
         and nonce is None
-        and replay.seen(replay_key(k_input), kb_iat + max_age + leeway, now)
+        and replay.seen(_replay_key(k_digest), kb_iat + max_age + leeway, now)
     ):
         raise ReplayedError("this one-way presentation was already accepted")
 

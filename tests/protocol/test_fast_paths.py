@@ -1,14 +1,18 @@
 """The verifier's fast paths give exactly the results and errors of the general code they skip.
 
-Each fast path (Disclosure processing for the usual shape, the direct JSON scan, the DER
-conversion of ES256 signatures, the frozen-dataclass constructor) is checked against the code
-it replaces, on generated inputs that include every way to leave the fast path.
+Each fast path (Disclosure processing for the usual shape, the direct JSON scan, the strict
+base64url decoder, the DER conversion of ES256 signatures, verification over a precomputed
+digest, the frozen-dataclass constructor) is checked against the code it replaces, on generated
+inputs that include every way to leave the fast path.
 """
 
 from __future__ import annotations
 
+import binascii
+import hashlib
 import os
 from datetime import UTC, datetime
+from functools import partial
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -17,7 +21,19 @@ from hypothesis import strategies as st
 
 from protocol.attestation import StatusRef
 from protocol.errors import ProtocolError
-from protocol.jose import _DECODER, _es256_der, b64u_encode, json_bytes, parse_json
+from protocol.jose import (
+    _DECODER,
+    EDDSA,
+    ES256,
+    KeySigner,
+    _es256_der,
+    b64u_decode,
+    b64u_encode,
+    json_bytes,
+    parse_json,
+    verify_signature,
+    verify_signature_sha256,
+)
 from protocol.sdjwt import digest, disclosed_claims, process_disclosures
 from protocol.verifier import VerifiedPresentation, _frozen
 
@@ -177,3 +193,60 @@ def test_frozen_constructor_equals_the_dataclass_one() -> None:
     assert _frozen(StatusRef, uri="u", idx=1) == StatusRef("u", 1)
     with pytest.raises(AttributeError):
         fast.level = 5  # type: ignore[misc]
+
+
+_B64U_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _b64u_decode_reference(text: str | bytes) -> bytes | None:
+    """Strict unpadded base64url as specified (RFC 7515 section 2); ``None`` when refused."""
+    raw = text.encode("ascii", "replace") if isinstance(text, str) else text
+    if len(raw) % 4 == 1 or raw.translate(None, _B64U_ALPHABET):
+        return None
+    return binascii.a2b_base64(raw.translate(bytes.maketrans(b"-_", b"+/")) + b"==")
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.one_of(
+        st.text(alphabet="AQgw09az-_+/=!. \n\x00\u00e9", max_size=13),
+        st.binary(max_size=13),
+        st.binary(max_size=40).map(lambda b: b64u_encode(b)),
+    )
+)
+def test_b64u_decode_equals_the_reference(text: str | bytes) -> None:
+    expected = _b64u_decode_reference(text)
+    if expected is None:
+        with pytest.raises(ProtocolError, match=r"^value is not unpadded base64url$"):
+            b64u_decode(text)
+    else:
+        assert b64u_decode(text) == expected
+
+
+@pytest.mark.parametrize("alg", [ES256, EDDSA])
+def test_verify_signature_sha256_equals_verify_signature(alg: str) -> None:
+    signer, other = KeySigner.generate(alg), KeySigner.generate(alg)
+    data = b"header.payload"
+    good = signer.sign(data)
+    bad = bytes([good[0] ^ 1]) + good[1:]
+    wrong_key = KeySigner.generate(EDDSA if alg == ES256 else ES256).public_key
+    cases = [
+        (alg, signer.public_key, good, frozenset({alg})),
+        (alg, signer.public_key, bad, frozenset({alg})),
+        (alg, signer.public_key, good[:-1], frozenset({alg})),
+        (alg, other.public_key, good, frozenset({alg})),
+        (alg, wrong_key, good, frozenset({ES256, EDDSA})),
+        (alg, signer.public_key, good, frozenset({EDDSA if alg == ES256 else ES256})),
+        ("HS256", signer.public_key, good, frozenset({alg})),
+    ]
+    digest = hashlib.sha256(data).digest()
+    outcomes = []
+    for case_alg, key, signature, allowed in cases:
+        expected = _outcome(partial(verify_signature, case_alg, key, data, signature, allowed))
+        got = _outcome(
+            partial(verify_signature_sha256, case_alg, key, data, digest, signature, allowed)
+        )
+        assert got == expected
+        outcomes.append(got)
+    assert outcomes[0] == ("ok", None)
+    assert all(outcome != ("ok", None) for outcome in outcomes[1:])
