@@ -134,11 +134,15 @@ def reserve(
         UnavailableError: no free index found after many draws (should never happen).
     """
     lock = " FOR UPDATE" if postgres else ""
+    # One index probe per candidate, in a form no planner estimate turns into a scan of the
+    # list's rows (PostgreSQL does that for ``idx = ANY(...)`` or a join while its statistics
+    # lag behind a growing list: the cost then grows with the list).
     used_sql = (
-        "SELECT idx FROM attestation WHERE list_id = ? AND idx = ANY(?)"
+        "SELECT c.idx FROM unnest(?::integer[]) AS c(idx) CROSS JOIN LATERAL "
+        "(SELECT 1 FROM attestation AS a WHERE a.list_id = ? AND a.idx = c.idx LIMIT 1) AS hit"
         if postgres
-        else "SELECT idx FROM attestation WHERE list_id = ? "
-        "AND idx IN (SELECT value FROM json_each(?))"
+        else "SELECT a.idx FROM json_each(?) AS c CROSS "
+        "JOIN attestation AS a ON a.list_id = ? AND a.idx = c.value"
     )
     slots: list[tuple[int, int]] = []
     opened = False
@@ -171,7 +175,7 @@ def reserve(
         draw = min(size, math.ceil((need + 3 * math.sqrt(need) + 4) / free_share))
         candidates = _RANDOM.sample(range(size), draw)
         arg: object = candidates if postgres else json.dumps(candidates)
-        taken = {int(r[0]) for r in (yield Sql(used_sql, (list_id, arg)))}
+        taken = {int(r[0]) for r in (yield Sql(used_sql, (arg, list_id)))}
         free = sorted(idx for idx in candidates if idx not in taken)[:need]
         if not free:
             continue
