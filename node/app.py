@@ -151,6 +151,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         code = _HTTP_CODES.get(err.status, "http_error")
         return _error_response(err.status, code, err.reason)
+    except ConnectionResetError:
+        # The client went away while its body was read ("Connection lost"): nobody to answer,
+        # and not a database error (the database drivers' errors arrive as SQLAlchemyError).
+        raise
     except (SQLAlchemyError, OSError) as err:
         log.error("database error", extra={"route": _route_name(request), "error": str(err)})
         return _error_response(503, "node_unavailable", "the database is unavailable; try again")
@@ -195,18 +199,17 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
     finally:
         elapsed = time.perf_counter() - started
         route = _route_name(request) or "unmatched"
-        metrics = request.app[appkeys.METRICS]
-        metrics.requests.labels(route=route, status=str(status)).inc()
-        metrics.latency.labels(route=route).observe(elapsed)
-        log.info(
-            "request",
-            extra={
-                "route": route,
-                "method": request.method,
-                "status": status,
-                "ms": round(elapsed * 1000, 2),
-            },
-        )
+        request.app[appkeys.METRICS].observe_request(route, status, elapsed)
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "request",
+                extra={
+                    "route": route,
+                    "method": request.method,
+                    "status": status,
+                    "ms": round(elapsed * 1000, 2),
+                },
+            )
 
 
 def _route_name(request: web.Request) -> str | None:
@@ -276,6 +279,7 @@ def create_app(
     app[appkeys.METRICS] = Metrics.create(registry)
     # Workers of one node share the one-way replay cache (a SQLite file in the data directory),
     # so a gate QR code is accepted once per node, not once per worker.
+    app[verify.RESOLVERS] = verify.KeyResolvers()
     app[appkeys.REPLAY] = (
         MemoryReplayCache()
         if config.workers == 1

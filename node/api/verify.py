@@ -13,6 +13,9 @@ What it deliberately does not do: any check of its own, or log the presentation.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from typing import Final
+
 from aiohttp import web
 
 from mapping.scale import Scale
@@ -63,8 +66,7 @@ def _holder_scale(request: web.Request, city: str) -> Scale:
     return fed.scale(city, app[appkeys.CLOCK]())
 
 
-def _own_keys(request: web.Request) -> list[TrustedKey]:
-    app = request.app
+def _own_keys(app: web.Application, now: datetime) -> list[TrustedKey]:
     cfg, keys, scale = app[appkeys.CONFIG], app[appkeys.KEYS], app[appkeys.SCALE]
     current = TrustedKey(
         issuer=cfg.issuer,
@@ -74,7 +76,33 @@ def _own_keys(request: web.Request) -> list[TrustedKey]:
         public_key=keys.signer.public_key,
         scale_id=scale.id,
     )
-    return [current, *app[appkeys.OWN_MATERIAL].previous_keys(app[appkeys.CLOCK]())]
+    return [current, *app[appkeys.OWN_MATERIAL].previous_keys(now)]
+
+
+class KeyResolvers:
+    """The key resolver of ``/v1/verify``, rebuilt at most every :data:`RESOLVER_TTL`.
+
+    Building it means reading the node's previous keys (their certificates parsed from the key
+    history) -- work that changes only when time moves a previous key out of use, so one
+    resolver serves every request of the same second. A clock that moves back rebuilds it.
+    """
+
+    def __init__(self) -> None:
+        self._resolver: OwnKeys | None = None
+        self._built_at: datetime | None = None
+
+    def get(self, app: web.Application, now: datetime) -> OwnKeys:
+        """The resolver for a request at ``now``."""
+        built = self._built_at
+        if self._resolver is None or built is None or not built <= now < built + RESOLVER_TTL:
+            fed = app[appkeys.FEDERATION]
+            self._resolver = OwnKeys(_own_keys(app, now), fed.keys if fed is not None else None)
+            self._built_at = now
+        return self._resolver
+
+
+RESOLVER_TTL: Final = timedelta(seconds=1)
+RESOLVERS: Final = web.AppKey("verify_key_resolvers", KeyResolvers)
 
 
 def _invalid(code: str, message: str, ref: str | None) -> web.Response:
@@ -98,7 +126,7 @@ async def verify(request: web.Request) -> web.Response:
     incentive = _incentive(request, ref) if ref is not None else None
     now = app[appkeys.CLOCK]()
     fed = app[appkeys.FEDERATION]
-    resolver = OwnKeys(_own_keys(request), fed.keys if fed is not None else None)
+    resolver = app[RESOLVERS].get(app, now)
     status = CombinedStatus(
         await app[appkeys.PUBLISHER].source(now), fed.status if fed is not None else None
     )
