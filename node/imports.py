@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from mapping.errors import MappingError
 from mapping.scale import Scale
 from node import audit, failpoints, status
-from node.db import epoch, execute_many, fetch_all
+from node.db import SQLITE_IMPORT_CACHE_KIB, epoch, execute_many, fetch_all, sqlite_cache_size
 from node.errors import (
     BadRequestError,
     ImportFormatError,
@@ -485,6 +485,31 @@ async def import_file(
         ImportFormatError, BadRequestError, ScoreRejectedError: a record is invalid; the batches
             before it are committed, and a rerun of the corrected file is safe.
     """
+    # Random-order resident keys need a large page cache on SQLite; the serving default is small.
+    async with sqlite_cache_size(engine, SQLITE_IMPORT_CACHE_KIB):
+        return await _import_file(
+            engine,
+            path,
+            validate=validate,
+            actor=actor,
+            clock=clock,
+            batch_size=batch_size,
+            progress=progress,
+            parallel=parallel,
+        )
+
+
+async def _import_file(
+    engine: AsyncEngine,
+    path: Path,
+    *,
+    validate: RecordValidator,
+    actor: str,
+    clock: Callable[[], datetime],
+    batch_size: int,
+    progress: Callable[[int], None] | None,
+    parallel: bool | None,
+) -> ImportStats:
     source = file_digest(path)
     position, done = await _checkpoint(engine, source)
     stats = ImportStats()
