@@ -1,13 +1,15 @@
 """A diagnostic: periodic ``tracemalloc`` snapshot diffs of a running node, written to a file.
 
 What it does: when ``HUXIN_TRACEMALLOC=PATH`` is set for ``huxin node run``, :func:`start` turns
-on ``tracemalloc`` (``HUXIN_TRACEMALLOC_FRAMES`` frames, default 6) and a daemon thread that,
-every ``HUXIN_TRACEMALLOC_INTERVAL`` seconds (default 10), appends one report to ``PATH``: the
-Python heap traced now, the process's ``RssAnon``, and the allocation sites (and tracebacks)
-that grew most since the first snapshot -- the baseline, taken one interval after start so
-that start-up and first-request allocations are not counted -- plus the object types whose
-live count grew most. ``bench.load --soak S --tracemalloc PATH`` uses it to find what makes
-memory grow under load.
+on ``tracemalloc`` (``HUXIN_TRACEMALLOC_FRAMES`` frames, default 6; 0: no tracing, only the
+C heap figures below) and a daemon thread that, every ``HUXIN_TRACEMALLOC_INTERVAL`` seconds
+(default 10), appends one report to ``PATH``: the process's ``RssAnon``, what the C heap holds
+(glibc's in-use and free bytes, SQLite's own allocations), the Python heap traced now, the
+allocation sites (and tracebacks) that grew most since the first snapshot -- the baseline,
+taken one interval after start so that start-up and first-request allocations are not
+counted -- and the object types whose live count grew most.
+``python -m bench.load --soak S --tracemalloc PATH`` uses it to find what makes memory grow
+under load.
 
 What it deliberately does not do: run unless asked (tracemalloc slows the node by a factor of
 about two; the variable is read once at start-up, zero cost when unset), judge what it reports,
@@ -46,9 +48,10 @@ def start(env: Mapping[str, str]) -> threading.Thread | None:
         frames = int(env.get(f"{ENV}_FRAMES", "6"))
     except ValueError:
         interval, frames = 0.0, 0
-    if interval <= 0 or frames < 1:
-        raise ConfigError(f"{ENV}_INTERVAL and {ENV}_FRAMES must be positive")
-    tracemalloc.start(frames)
+    if interval <= 0 or frames < 0:
+        raise ConfigError(f"{ENV}_INTERVAL must be positive and {ENV}_FRAMES at least 0")
+    if frames:
+        tracemalloc.start(frames)
     thread = threading.Thread(
         target=_run, args=(Path(path), interval), name="huxin-memtrace", daemon=True
     )
@@ -122,40 +125,44 @@ def _run(path: Path, interval: float) -> None:
         tracemalloc.Filter(inclusive=False, filename_pattern=tracemalloc.__file__),
         tracemalloc.Filter(inclusive=False, filename_pattern=__file__),
     )
-    base = tracemalloc.take_snapshot().filter_traces(filters)
+    tracing = tracemalloc.is_tracing()
+    base = tracemalloc.take_snapshot().filter_traces(filters) if tracing else None
     base_types = _type_counts()
     base_rss = _rss_anon_kib()
     with path.open("a", encoding="utf-8") as out:
         while True:
             time.sleep(interval)
-            snap = tracemalloc.take_snapshot().filter_traces(filters)
-            _report(out, time.monotonic() - started, base, snap, base_types, base_rss)
+            at = time.monotonic() - started
+            rss = _rss_anon_kib()
+            out.write(
+                f"=== t={at:.0f}s RssAnon={rss / 1024:.1f} MiB "
+                f"(+{(rss - base_rss) / 1024:.1f} since baseline) {_native()}\n"
+            )
+            snap = None if base is None else tracemalloc.take_snapshot().filter_traces(filters)
+            _report(out, base, snap, base_types)
+            out.flush()
 
 
 def _report(
     out: TextIO,
-    at: float,
-    base: tracemalloc.Snapshot,
-    snap: tracemalloc.Snapshot,
+    base: tracemalloc.Snapshot | None,
+    snap: tracemalloc.Snapshot | None,
     base_types: Counter[str],
-    base_rss: int,
 ) -> None:
-    current, peak = tracemalloc.get_traced_memory()
-    rss = _rss_anon_kib()
-    lines = [
-        f"=== t={at:.0f}s traced={current / 2**20:.2f} MiB (peak {peak / 2**20:.2f}) "
-        f"RssAnon={rss / 1024:.1f} MiB (+{(rss - base_rss) / 1024:.1f} since baseline) "
-        + _native(),
-        "--- top growth by line since baseline",
-    ]
-    lines += [f"  {stat}" for stat in snap.compare_to(base, "lineno")[:TOP]]
-    lines.append("--- top growth by traceback since baseline")
-    for stat in snap.compare_to(base, "traceback")[:5]:
-        lines.append(f"  {stat.size_diff / 1024:+.1f} KiB, {stat.count_diff:+d} blocks")
-        lines += [f"    {frame}" for frame in stat.traceback.format()]
+    lines = []
+    if base is not None and snap is not None:
+        current, peak = tracemalloc.get_traced_memory()
+        lines += [
+            f"--- traced Python heap {current / 2**20:.2f} MiB (peak {peak / 2**20:.2f})",
+            "--- top growth by line since baseline",
+        ]
+        lines += [f"  {stat}" for stat in snap.compare_to(base, "lineno")[:TOP]]
+        lines.append("--- top growth by traceback since baseline")
+        for stat in snap.compare_to(base, "traceback")[:5]:
+            lines.append(f"  {stat.size_diff / 1024:+.1f} KiB, {stat.count_diff:+d} blocks")
+            lines += [f"    {frame}" for frame in stat.traceback.format()]
     counts = _type_counts()
     counts.subtract(base_types)
     lines.append("--- live object types grown since baseline")
     lines += [f"  {name}: {n:+d}" for name, n in counts.most_common(15) if n > 0]
     out.write("\n".join(lines) + "\n")
-    out.flush()
