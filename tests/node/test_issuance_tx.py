@@ -1,0 +1,225 @@
+"""The issuance transaction on the driver: index reservation across list roll-over, the
+``allocated`` count and its migration, the hand-written response body, driver error mapping.
+
+Runs on SQLite and PostgreSQL (``database_url``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from node import appkeys
+from node.api.attestations import response_body
+from node.audit import entries_about, verify_chain
+from node.db import Script, Sql, create_engine, migrate, run_transaction
+from protocol.attestation import IssuedAttestation, StatusRef
+from tests.node.conftest import (
+    FakeClock,
+    Node,
+    holder_keys,
+    migrate_url,
+    national_id,
+    start_node,
+    write_node_dir,
+)
+
+LIST_SIZE = 64  # 32 usable indices per list (FILL_LIMIT 0.5)
+
+
+async def _small_list_node(tmp_path: Path, database_url: str) -> Node:
+    config = write_node_dir(
+        tmp_path / "node", database_url, extra={"status": {"list_size": LIST_SIZE}}
+    )
+    await migrate_url(database_url)
+    node = await start_node(config, FakeClock())
+    await node.ok(
+        "POST",
+        "/v1/scores",
+        role="office",
+        json={"national_id": national_id(1), "score": 135, "seq": 1},
+    )
+    await node.ok(
+        "POST",
+        "/v1/residents/consent",
+        role="app",
+        json={"national_id": national_id(1), "granted": True},
+    )
+    return node
+
+
+@pytest.mark.asyncio
+async def test_batches_roll_over_lists_without_reusing_an_index(
+    tmp_path: Path, database_url: str
+) -> None:
+    node = await _small_list_node(tmp_path, database_url)
+    try:
+        refs: list[tuple[str, int]] = []
+        for _ in range(5):  # 100 attestations: more than three lists' worth
+            keys = [k.public_jwk for k in holder_keys(20)]
+            body = await node.ok(
+                "POST",
+                "/v1/attestations",
+                role="app",
+                json={"national_id": national_id(1), "holder_keys": keys},
+            )
+            assert len(body["attestations"]) == 20
+            refs += [(a["status"]["uri"], a["status"]["idx"]) for a in body["attestations"]]
+            assert all(0 <= idx < LIST_SIZE for _, idx in refs)
+        assert len(set(refs)) == len(refs) == 100
+        engine = node.app[appkeys.ENGINE]
+        async with engine.connect() as conn:
+            lists = (
+                await conn.execute(
+                    text(
+                        'SELECT s.id, s.allocated, s."full", count(a.id) FROM status_list s '
+                        "LEFT JOIN attestation a ON a.list_id = s.id "
+                        'GROUP BY s.id, s.allocated, s."full" ORDER BY s.id'
+                    )
+                )
+            ).all()
+        assert len(lists) == 4
+        for list_id, allocated, _full, rows in lists:
+            assert allocated == rows <= LIST_SIZE // 2, list_id
+        assert [bool(row[2]) for row in lists] == [True, True, True, False]
+        assert sum(row[3] for row in lists) == 100
+        # One audit entry per batch, chained.
+        resident = node.app[appkeys.KEYS].hasher(national_id(1))
+        issues = [
+            e for e in await entries_about(engine, resident) if e.action == "attestation.issue"
+        ]
+        assert [e.detail["count"] for e in issues] == [20] * 5
+        assert await verify_chain(engine) >= 5
+    finally:
+        await node.client.close()
+
+
+@pytest.mark.asyncio
+async def test_unknown_resident_leaves_nothing_behind(tmp_path: Path, database_url: str) -> None:
+    node = await _small_list_node(tmp_path, database_url)
+    try:
+        resp = await node.call(
+            "POST",
+            "/v1/attestations",
+            role="app",
+            json={"national_id": national_id(2), "holder_keys": [holder_keys(1)[0].public_jwk]},
+        )
+        assert resp.status == 404
+        assert (await resp.json())["error"] == "unknown_resident"
+        async with node.app[appkeys.ENGINE].connect() as conn:
+            count = (await conn.execute(text("SELECT count(*) FROM attestation"))).scalar_one()
+        assert count == 0
+    finally:
+        await node.client.close()
+
+
+@pytest.mark.asyncio
+async def test_migration_0002_counts_existing_attestations(database_url: str) -> None:
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        await migrate(engine, "0001")
+        async with engine.begin() as conn:
+            for list_id, n in ((1, 3), (2, 0)):
+                await conn.execute(
+                    text(
+                        'INSERT INTO status_list (id, size, bits, version, "full", created_at) '
+                        "VALUES (:id, 64, 1, 0, false, 0)"
+                    ),
+                    {"id": list_id},
+                )
+                for idx in range(n):
+                    await conn.execute(
+                        text(
+                            "INSERT INTO attestation (list_id, idx, resident, level, issued_at, "
+                            "expires_at) VALUES (:l, :i, 'r', 3, 0, 1)"
+                        ),
+                        {"l": list_id, "i": idx},
+                    )
+        await migrate(engine)
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(text("SELECT id, allocated FROM status_list ORDER BY id"))
+            ).all()
+        assert [tuple(r) for r in rows] == [(1, 3), (2, 0)]
+    finally:
+        await engine.dispose()
+
+
+def _bad_statement(postgres: bool) -> Script[None]:
+    del postgres
+    yield Sql("SELECT no_such_column FROM audit_head")
+
+
+def _duplicate_index(postgres: bool) -> Script[None]:
+    del postgres
+    yield Sql(
+        'INSERT INTO status_list (id, size, bits, version, "full", allocated, created_at) '
+        "VALUES (1, 64, 1, 0, ?, 0, 0)",
+        (False,),
+    )
+    row = ("r", 3, None, None, 0, 1, 1, 7)
+    yield Sql(
+        "INSERT INTO attestation (resident, level, band_low, band_high, issued_at, expires_at, "
+        "list_id, idx) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [row, row],
+        many=True,
+    )
+
+
+@pytest.mark.asyncio
+async def test_driver_errors_become_sqlalchemy_errors_and_roll_back(database_url: str) -> None:
+    await migrate_url(database_url)
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        with pytest.raises(OperationalError):
+            await run_transaction(engine, _bad_statement)
+        with pytest.raises(IntegrityError):
+            await run_transaction(engine, _duplicate_index)
+        async with engine.connect() as conn:  # rolled back, and the connection is usable
+            assert (await conn.execute(text("SELECT count(*) FROM status_list"))).scalar_one() == 0
+    finally:
+        await engine.dispose()
+
+
+def _issued(sd_jwt: str, uri: str = "https://node.test/status/1") -> IssuedAttestation:
+    t = datetime(2026, 11, 25, tzinfo=UTC)
+    return IssuedAttestation(
+        sd_jwt=sd_jwt,
+        holder_kid="kid-1_x",
+        status=StatusRef(uri=uri, idx=7),
+        issued_at=t,
+        expires_at=t,
+    )
+
+
+def _expected(issued: list[IssuedAttestation]) -> dict[str, Any]:
+    return {
+        "attestations": [
+            {
+                "sd_jwt": a.sd_jwt,
+                "holder_kid": a.holder_kid,
+                "status": {"uri": a.status.uri, "idx": a.status.idx},
+                "issued_at": int(a.issued_at.timestamp()),
+                "expires_at": int(a.expires_at.timestamp()),
+            }
+            for a in issued
+        ]
+    }
+
+
+def _cases() -> Iterator[list[IssuedAttestation]]:
+    yield []
+    yield [_issued("eyJh.eyJi.c2ln~WyJh~"), _issued("eyJh.eyJj.c2ln~", 'https://n.test/"s"/2')]
+    yield [_issued('eyJh.eyJi"}],"x":"'), _issued("a\\u0000b")]  # would need escaping
+
+
+@pytest.mark.parametrize("issued", list(_cases()))
+def test_response_body_is_the_json_of_the_attestations(issued: list[IssuedAttestation]) -> None:
+    assert json.loads(response_body(issued)) == _expected(issued)
