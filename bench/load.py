@@ -12,7 +12,9 @@ key binding's), sampled on the server's core in the same run.
 
 ``--soak SECONDS`` runs verification and issuance together for that long and samples the server
 process's resident memory from /proc every second: start, end, max, and the least-squares slope
-after a warm-up (flat memory means a slope near zero).
+after a warm-up (the first third, at least 10 s); ``RssAnon`` is judged flat when that slope is
+within :data:`FLAT_MIB_PER_MIN`. ``--memory-csv`` keeps the samples; ``--tracemalloc PATH`` has
+the node write periodic allocation diffs (:mod:`node.memtrace`) to find what grows.
 
 ``python -m bench.load [--duration S] [--concurrency N] [--soak S] [--postgres] [--quick]``;
 registered as the ``load`` benchmark (quick mode: a short run, no soak).
@@ -491,6 +493,7 @@ async def run_load(
     soak: float = 0.0,
     workers: int = 1,
     driver: str = "python",
+    memory_csv: Path | None = None,
 ) -> list[Row]:
     """Verification and issuance load (and a soak when ``soak`` > 0) against a fresh node.
 
@@ -604,9 +607,34 @@ async def run_load(
         if soak > 0:
             with pinned_client(client_cpu):
                 rows += await _soak(
-                    server, session, verify, issue, issued, soak, concurrency, label
+                    server, session, verify, issue, issued, soak, concurrency, label, memory_csv
                 )
     return rows
+
+
+#: Memory is judged flat when ``RssAnon``'s least-squares slope after the warm-up is at most
+#: this: 0.5 MiB/min is 0.5 % of the ~100 MiB node per minute, and well below what one leaked
+#: object per request would add at the soak's rates (thousands of requests per minute).
+FLAT_MIB_PER_MIN: Final = 0.5
+
+
+def warm_up_seconds(soak: float) -> float:
+    """How much of a soak is warm-up: caches, pools and allocator arenas fill, not judged."""
+    return max(10.0, soak / 3)
+
+
+def _rss_mib(pid: int, field: str) -> float:
+    """``field`` of /proc/PID/status summed over ``pid`` and its children (the workers), MiB."""
+    total = 0
+    for p in (pid, *_children(pid)):
+        try:
+            text = Path(f"/proc/{p}/status").read_text(encoding="ascii")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.startswith(f"{field}:"):
+                total += int(line.split()[1])
+    return total / 1024
 
 
 def _slope_per_minute(points: Sequence[tuple[float, float]]) -> float:
@@ -631,8 +659,15 @@ async def _soak(
     seconds: float,
     concurrency: int,
     label: str,
+    memory_csv: Path | None = None,
 ) -> list[Row]:
-    """Verification (``concurrency`` in flight) and one issuance stream; RSS every second."""
+    """Verification (``concurrency`` in flight) and one issuance stream; RSS every second.
+
+    Memory is judged on ``RssAnon`` (heap: Python objects, SQLite's page cache, malloc arenas)
+    after :func:`warm_up_seconds`: flat when its slope is within :data:`FLAT_MIB_PER_MIN`.
+    ``RssFile`` (libraries, SQLite's memory-mapped database) is reported, not judged: the
+    kernel reclaims it under pressure. With ``memory_csv`` every sample is written there.
+    """
     fields = ("VmRSS", "RssAnon", "RssFile")
     samples: dict[str, list[tuple[float, float]]] = {f: [] for f in fields}
     start = time.perf_counter()
@@ -641,7 +676,7 @@ async def _soak(
     def sample_rss() -> None:
         at = time.perf_counter() - start
         for f in fields:
-            samples[f].append((at, server.rss_bytes(f) / 2**20))
+            samples[f].append((at, _rss_mib(server.pid, f)))
 
     async def sampler() -> None:
         while not stop.is_set():
@@ -669,9 +704,16 @@ async def _soak(
     rows += _rows_of(
         f"{what}: issue {ISSUE_BATCH}/request, 1 in flight", "att/s", [i], None, ISSUE_BATCH, label
     )
+    if memory_csv is not None:
+        with memory_csv.open("w", encoding="ascii") as out:
+            out.write("seconds," + ",".join(f"{f}_MiB" for f in fields) + "\n")
+            for n, (at, _) in enumerate(samples[fields[0]]):
+                line = ",".join(f"{samples[f][n][1]:.2f}" for f in fields)
+                out.write(f"{at:.1f},{line}\n")
+    warm_up = warm_up_seconds(seconds)
     for f in fields:
         points = samples[f]
-        warm = [p for p in points if p[0] >= min(10.0, seconds / 6)]
+        warm = [p for p in points if p[0] >= warm_up]
         values = [p[1] for p in points]
         rows.append(
             Row(
@@ -683,12 +725,19 @@ async def _soak(
                 note="median column = end, min column = start",
             )
         )
+        slope = _slope_per_minute(warm)
+        verdict = ""
+        if f == "RssAnon":
+            flat = abs(slope) <= FLAT_MIB_PER_MIN
+            verdict = f": {'flat' if flat else 'GROWS'} (flat: within {FLAT_MIB_PER_MIN} MiB/min)"
+        grown = warm[-1][1] - warm[0][1] if warm else 0.0
         rows.append(
             Row(
                 NAME,
-                f"{what}: server {f} slope after warm-up ({len(warm)} samples)",
+                f"{what}: server {f} slope after {warm_up:g} s warm-up "
+                f"({len(warm)} samples, {grown:+.1f} MiB){verdict}",
                 "MiB/min",
-                Stats.of([_slope_per_minute(warm)]),
+                Stats.of([slope]),
                 False,
             )
         )
@@ -713,6 +762,7 @@ async def _main_async(args: argparse.Namespace, settings: Settings, driver: str)
                 soak=soak,
                 workers=workers,
                 driver=driver,
+                memory_csv=args.memory_csv,
             )
         if args.postgres or args.postgres_only:
             async with fresh_postgres() as url:
@@ -731,6 +781,7 @@ async def _main_async(args: argparse.Namespace, settings: Settings, driver: str)
                         soak=soak if args.postgres_only else 0.0,
                         workers=workers,
                         driver=driver,
+                        memory_csv=args.memory_csv,
                     )
     return rows
 
@@ -773,6 +824,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="auto",
         help="verification load generator (auto: wrk when installed)",
     )
+    parser.add_argument(
+        "--memory-csv", type=Path, help="write the soak's per-second memory samples here"
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        type=Path,
+        metavar="PATH",
+        help="the node appends tracemalloc and C heap reports to PATH (node/memtrace.py; slow)",
+    )
     parser.add_argument("--postgres", action="store_true", help="also on PostgreSQL")
     parser.add_argument("--postgres-only", action="store_true", help="only on PostgreSQL")
     parser.add_argument("--quick", action="store_true", help="short smoke run")
@@ -786,6 +846,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:
         settings = Settings(quick=True, repeats=1, budget=0.05)
     driver = pick_driver(args.driver, quick=args.quick)
+    if args.tracemalloc is not None:  # read by huxin node run (node.memtrace) at start-up
+        os.environ["HUXIN_TRACEMALLOC"] = str(args.tracemalloc.resolve())
     info = machine()
     server_cpu, client_cpu = cpu_split()
     started = time.perf_counter()

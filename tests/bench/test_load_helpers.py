@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bench.load import _slope_per_minute
+import os
+
+from bench.load import _rss_mib, _slope_per_minute, warm_up_seconds
 from bench.node import LoadResult
 
 
@@ -23,3 +25,15 @@ def test_slope_per_minute() -> None:
     rising = [(float(t), 100.0 + t / 60) for t in range(30)]  # 1 MiB per minute
     assert abs(_slope_per_minute(rising) - 1.0) < 1e-9
     assert _slope_per_minute([(0.0, 1.0)]) == 0.0
+
+
+def test_warm_up_is_a_third_of_the_soak_and_at_least_ten_seconds() -> None:
+    assert warm_up_seconds(15) == 10.0
+    assert warm_up_seconds(60) == 20.0
+    assert warm_up_seconds(300) == 100.0
+
+
+def test_rss_of_a_process_and_its_children() -> None:
+    anon = _rss_mib(os.getpid(), "RssAnon")
+    assert 1 < anon < _rss_mib(os.getpid(), "VmRSS")
+    assert _rss_mib(2**22 + 1, "RssAnon") == 0  # no such process
