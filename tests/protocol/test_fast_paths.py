@@ -15,22 +15,27 @@ from datetime import UTC, datetime
 from functools import partial
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol.attestation import StatusRef
-from protocol.errors import ProtocolError
+from protocol.errors import MalformedError, ProtocolError
 from protocol.jose import (
     _DECODER,
     EDDSA,
     ES256,
     KeySigner,
+    _decode_jwk,
     _es256_der,
     b64u_decode,
     b64u_encode,
     json_bytes,
     parse_json,
+    public_jwk,
+    public_key_from_jwk,
     verify_signature,
     verify_signature_sha256,
 )
@@ -185,12 +190,12 @@ def test_frozen_constructor_equals_the_dataclass_one() -> None:
         "band": (1, 2),
         "disclosed": {"level": 3},
     }
-    fast = _frozen(VerifiedPresentation, **fields)
+    fast = _frozen(VerifiedPresentation, dict(fields))
     slow = VerifiedPresentation(**fields)  # type: ignore[arg-type]
     assert fast == slow
     assert repr(fast) == repr(slow)
     assert hash(fast.status) == hash(slow.status)
-    assert _frozen(StatusRef, uri="u", idx=1) == StatusRef("u", 1)
+    assert _frozen(StatusRef, {"uri": "u", "idx": 1}) == StatusRef("u", 1)
     with pytest.raises(AttributeError):
         fast.level = 5  # type: ignore[misc]
 
@@ -250,3 +255,58 @@ def test_verify_signature_sha256_equals_verify_signature(alg: str) -> None:
         outcomes.append(got)
     assert outcomes[0] == ("ok", None)
     assert all(outcome != ("ok", None) for outcome in outcomes[1:])
+
+
+def _import_reference(jwk: dict[str, object]) -> object:
+    """What public_key_from_jwk did before its one-pass P-256 path: the outcome as bytes."""
+    x, y = _decode_jwk(jwk)
+    if y is None:
+        return ed25519.Ed25519PublicKey.from_public_bytes(x).public_bytes_raw()
+    try:
+        key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + x + y)
+    except ValueError as err:
+        raise MalformedError("JWK point is not on P-256") from err
+    return key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+
+
+def _import_fast(jwk: dict[str, object]) -> object:
+    key = public_key_from_jwk(jwk)
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return key.public_bytes_raw()
+    return key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+
+
+_VALID_P256 = KeySigner.generate(ES256).public_jwk
+
+
+@st.composite
+def _jwk(draw: st.DrawFn) -> dict[str, object]:
+    """A P-256 or Ed25519 JWK, mostly valid, with every way to leave the one-pass path."""
+    jwk: dict[str, object] = dict(
+        draw(st.sampled_from([_VALID_P256, KeySigner.generate(EDDSA).public_jwk]))
+    )
+    for name in draw(st.lists(st.sampled_from(["x", "y", "kty", "crv", "d"]), max_size=2)):
+        value = jwk.get(name, "")
+        edit = draw(st.integers(0, 5))
+        if edit == 0:
+            jwk.pop(name, None)
+        elif edit == 1:
+            jwk[name] = 7
+        elif isinstance(value, str) and value:
+            at = draw(st.integers(0, len(value) - 1))
+            char = draw(st.sampled_from("A_-+/=!é \n"))
+            jwk[name] = value[:at] + char + value[at + (edit == 2) :]
+        else:
+            jwk[name] = draw(st.sampled_from(["EC", "P-256", "OKP", "Ed25519", "AAAA"]))
+    return jwk
+
+
+@settings(max_examples=500, deadline=None)
+@given(_jwk())
+def test_public_key_from_jwk_equals_the_general_import(jwk: dict[str, object]) -> None:
+    assert _outcome(partial(_import_fast, jwk)) == _outcome(partial(_import_reference, jwk))
+
+
+def test_public_key_from_jwk_one_pass_path_keeps_the_key() -> None:
+    key = public_key_from_jwk(_VALID_P256)
+    assert public_jwk(key) == _VALID_P256
