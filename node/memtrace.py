@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import sys
 import threading
 import time
 import tracemalloc
@@ -95,7 +96,7 @@ def _native() -> str:
     or the event loop allocate with ``malloc`` is not traced, and memory that glibc keeps free
     in its arenas (fragmentation) is not a live allocation at all. Empty where unavailable.
     """
-    parts = [f"threads={threading.active_count()}"]
+    parts = [f"threads={threading.active_count()} python_blocks={sys.getallocatedblocks()}"]
     try:
         libc = ctypes.CDLL(None)
         mallinfo2 = libc.mallinfo2
@@ -127,7 +128,8 @@ def _run(path: Path, interval: float) -> None:
     )
     tracing = tracemalloc.is_tracing()
     base = tracemalloc.take_snapshot().filter_traces(filters) if tracing else None
-    base_types = _type_counts()
+    # Listing every object allocates a few MiB at once; only done when tracing anyway.
+    base_types = _type_counts() if tracing else Counter[str]()
     base_rss = _rss_anon_kib()
     with path.open("a", encoding="utf-8") as out:
         while True:
@@ -161,8 +163,9 @@ def _report(
         for stat in snap.compare_to(base, "traceback")[:5]:
             lines.append(f"  {stat.size_diff / 1024:+.1f} KiB, {stat.count_diff:+d} blocks")
             lines += [f"    {frame}" for frame in stat.traceback.format()]
-    counts = _type_counts()
-    counts.subtract(base_types)
-    lines.append("--- live object types grown since baseline")
-    lines += [f"  {name}: {n:+d}" for name, n in counts.most_common(15) if n > 0]
-    out.write("\n".join(lines) + "\n")
+        counts = _type_counts()
+        counts.subtract(base_types)
+        lines.append("--- live object types grown since baseline")
+        lines += [f"  {name}: {n:+d}" for name, n in counts.most_common(15) if n > 0]
+    if lines:
+        out.write("\n".join(lines) + "\n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from bench.load import _rss_mib, _slope_per_minute, warm_up_seconds
+from bench.load import _rss_mib, _slope_per_minute, judge_flat, warm_up_seconds
 from bench.node import LoadResult
 
 
@@ -37,3 +37,19 @@ def test_rss_of_a_process_and_its_children() -> None:
     anon = _rss_mib(os.getpid(), "RssAnon")
     assert 1 < anon < _rss_mib(os.getpid(), "VmRSS")
     assert _rss_mib(2**22 + 1, "RssAnon") == 0  # no such process
+
+
+def test_flat_tolerates_one_allocator_step_but_not_a_trend() -> None:
+    level = [(float(t), 94.0) for t in range(40)]
+    assert judge_flat(level) == (0.0, 0.0, True)
+    step = [(float(t), 94.0 + (0.9 if t > 30 else 0.0)) for t in range(40)]
+    slope, growth, flat = judge_flat(step)
+    assert slope > 1.0
+    assert flat
+    assert abs(growth - 0.9) < 1e-9
+    leak = [(float(t), 94.0 + t / 20) for t in range(200)]  # 3 MiB/min for 200 s
+    assert judge_flat(leak)[2] is False
+    slow = [(float(t), 94.0 + t / 150) for t in range(200)]  # 0.4 MiB/min: under the bound
+    assert judge_flat(slow)[2] is True
+    shrinking = [(float(t), 94.0 - t / 20) for t in range(40)]
+    assert judge_flat(shrinking)[2] is True
