@@ -28,6 +28,7 @@ vectors.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
@@ -140,9 +141,12 @@ def _check_inputs(
         raise IssuanceError("lifetime must be positive")
 
 
+_BAD_STATUS: Final = "status needs a uri and a non-negative integer idx"
+
+
 def _check_status(status: StatusRef) -> None:
     if type(status.idx) is not int or status.idx < 0 or not status.uri:
-        raise IssuanceError("status needs a uri and a non-negative integer idx")
+        raise IssuanceError(_BAD_STATUS)
 
 
 def build_disclosures(
@@ -236,11 +240,11 @@ def issue_batch(
     Raises:
         IssuanceError: as :func:`issue_attestation`, or two holders share a key or status index.
     """
-    for n, (_, ref) in enumerate(holders):
-        if n == 0:
-            _check_inputs(claims, ref, now, lifetime)
-        else:
-            _check_status(ref)
+    if holders:
+        _check_inputs(claims, holders[0][1], now, lifetime)
+    for _, ref in holders:  # _check_status(ref) for each, inline
+        if type(ref.idx) is not int or ref.idx < 0 or not ref.uri:
+            raise IssuanceError(_BAD_STATUS)
     jwks = [jwk for jwk, _ in holders]
     try:
         check_public_jwks(jwks)  # kty/crv, lengths and each curve point, as the key import does
@@ -286,27 +290,43 @@ def _check_holder_key(jwk: Mapping[str, str]) -> None:
 _SALT_TEXT_LEN: Final = 22
 
 
-def _salt_texts(count: int, salts: SaltSource) -> list[str]:
+def _salts(count: int, salts: SaltSource) -> bytes | list[str]:
     """``count`` salts as base64url text, in the order they are used.
+
+    When every salt is 128 bits (always, with the default source), one ASCII blob of 24 bytes
+    per salt: its 22-character text and two filler bytes. Otherwise the list of texts.
 
     The default source draws all of them in one ``os.urandom`` call: 18 bytes per salt of which
     the last two are zeroed, so that one base64 pass yields 24 characters per salt whose first
     22 are exactly the unpadded encoding of its 16 random bytes (a 128-bit salt ends in a
     character holding 2 salt bits and 4 zero bits either way).
+
+    Raises:
+        ValueError: an injected source returned fewer than 128 bits.
     """
     if salts is random_salt:
         raw = bytearray(os.urandom(18 * count))
         raw[16::18] = bytes(count)
         raw[17::18] = bytes(count)
-        text = b64u_encode(bytes(raw))
-        return [text[i : i + _SALT_TEXT_LEN] for i in range(0, 24 * count, 24)]
-    out = []
+        return binascii.b2a_base64(raw, newline=False).translate(_STD_TO_B64U)
+    texts = []
     for _ in range(count):
         salt = salts()
         if len(salt) < SALT_BYTES:
             raise ValueError("salt must carry at least 128 bits")
-        out.append(b64u_encode(salt))
-    return out
+        texts.append(b64u_encode(salt))
+    if set(map(len, texts)) <= {_SALT_TEXT_LEN}:
+        return "".join(f"{text}AA" for text in texts).encode("ascii")
+    return texts
+
+
+def _salt_texts(count: int, salts: SaltSource) -> list[str]:
+    """``count`` salts as a list of base64url texts, in the order they are used."""
+    got = _salts(count, salts)
+    if isinstance(got, list):
+        return got
+    text = got.decode("ascii")
+    return [text[i : i + _SALT_TEXT_LEN] for i in range(0, 24 * count, 24)]
 
 
 def _b64u_many(chunks: Sequence[bytes] | bytes, width: int) -> list[str]:
@@ -385,31 +405,47 @@ class _Batch:
         slots, tails = self.slots, self.tails
         width = len(slots)
         count = len(holders)
-        salt_texts = _salt_texts(width * count, salts)
-        fast = all(len(t) == _SALT_TEXT_LEN for t in salt_texts)
-        # '["' + salt for every salt, base64url-encoded in one pass (24 bytes -> 32 characters).
-        heads = _b64u_many(('["' + '["'.join(salt_texts)).encode("ascii"), 24) if fast else []
+        n = width * count
+        got = _salts(n, salts)
+        blob = got if isinstance(got, bytes) else None
+        texts = got if isinstance(got, list) else []
+        heads: list[str] | None = None
+        if blob is not None:
+            # '["' + salt for every salt, base64url-encoded in one pass (24 bytes -> 32
+            # characters): the blob with each salt's two filler bytes replaced by the '["' of
+            # the next salt, behind one more '["'.
+            marked = bytearray(blob)
+            marked[22::24] = b"[" * n
+            marked[23::24] = b'"' * n
+            heads = _b64u_many(b'["' + marked[:-2], 24)
         sha256 = hashlib.sha256
         # Column by column: slot j of attestation n uses salt n * width + j.
         digest_columns = []
         disclosure_columns = []
         for j, slot in enumerate(slots):
-            column = salt_texts[j::width]
             if slot is None:  # decoys: the digest of the salt's text, no Disclosure
-                hashed = [h.digest() for h in map(sha256, map(str.encode, column))]
+                if blob is not None:
+                    step = 24 * width
+                    hashed = [
+                        sha256(blob[k : k + _SALT_TEXT_LEN]).digest()
+                        for k in range(24 * j, 24 * n, step)
+                    ]
+                else:
+                    hashed = [h.digest() for h in map(sha256, map(str.encode, texts[j::width]))]
             else:
                 tail = tails[j]
                 encoded = (
                     [head + tail for head in heads[j::width]]
-                    if fast and tail is not None
-                    else [b64u_encode(json_bytes([t, slot[0], slot[1]])) for t in column]
+                    if heads is not None and tail is not None
+                    else [b64u_encode(json_bytes([t, slot[0], slot[1]])) for t in texts[j::width]]
                 )
                 disclosure_columns.append(encoded)
                 hashed = [h.digest() for h in map(sha256, map(str.encode, encoded))]
             digest_columns.append(_b64u_many(hashed, 32))
-        head, scale_tail, header_b64 = self.payload_head, self.scale_tail, self.header_b64
+        head, scale_tail = self.payload_head, self.scale_tail
+        header = self.header_b64.encode("ascii")
         uris: dict[str, str] = {}  # a batch usually shares one status list
-        inputs = []
+        data = []  # the signing inputs, as the bytes that are signed
         for (jwk, ref), sd in zip(holders, zip(*digest_columns, strict=True), strict=True):
             uri = uris.get(ref.uri)
             if uri is None:
@@ -419,39 +455,59 @@ class _Batch:
                 f'{{"idx":{ref.idx},"uri":{uri}}}}}{scale_tail}'
                 f'{_DIGEST_SEPARATOR.join(sorted(sd))}"]}}'
             )
-            inputs.append(header_b64 + b64u_encode(payload.encode()))
+            data.append(header + _b64u_bytes(payload.encode()))
         # All signatures back to back: the signing code and its precomputed tables stay in the
         # CPU caches instead of being evicted by the JSON work of each attestation.
-        data = [signing_input.encode("ascii") for signing_input in inputs]
         sign_many = getattr(self.signer, "sign_many", None)  # KeySigner has it; a Signer need not
         signatures: list[bytes] = (
             sign_many(data) if callable(sign_many) else [self.signer.sign(d) for d in data]
         )
+        # ES256 (raw r || s) and EdDSA signatures are all 64 bytes: encoded in one pass.
+        sig_texts = (
+            _b64u_many(signatures, _SIGNATURE_LEN)
+            if set(map(len, signatures)) == {_SIGNATURE_LEN}
+            else [b64u_encode(signature) for signature in signatures]
+        )
         issued_at, expires_at = self.issued_at, self.expires_at
-        new = object.__new__
+        new, install = object.__new__, object.__setattr__
         out = []
-        for signing_input, signature, (_, ref), kid, shown in zip(
-            inputs,
-            signatures,
+        for signing_input, sig_text, (_, ref), kid, shown in zip(
+            data,
+            sig_texts,
             holders,
             kids,
             zip(*disclosure_columns, strict=True),
             strict=True,
         ):
-            # IssuedAttestation(...) without the frozen __init__'s per-field object.__setattr__.
+            # IssuedAttestation(...) without the frozen __init__'s per-field object.__setattr__:
+            # the field dict becomes the instance's __dict__.
             issued = new(IssuedAttestation)
-            issued.__dict__.update(
-                sd_jwt="~".join((f"{signing_input}.{b64u_encode(signature)}", *shown, "")),
-                holder_kid=kid,
-                status=ref,
-                issued_at=issued_at,
-                expires_at=expires_at,
+            install(
+                issued,
+                "__dict__",
+                {
+                    "sd_jwt": "~".join((f"{signing_input.decode()}.{sig_text}", *shown, "")),
+                    "holder_kid": kid,
+                    "status": ref,
+                    "issued_at": issued_at,
+                    "expires_at": expires_at,
+                },
             )
             out.append(issued)
         return out
 
 
 _ENCODE: Final = json_text
+#: Length of every ES256 (raw ``r || s``) and EdDSA signature.
+_SIGNATURE_LEN: Final = 64
+_STD_TO_B64U: Final = bytes.maketrans(b"+/", b"-_")
+
+
+def _b64u_bytes(data: bytes) -> bytes:
+    """``b64u_encode(data).encode()`` without the round trip through ``str``."""
+    return binascii.b2a_base64(data, newline=False).translate(_STD_TO_B64U).rstrip(b"=")
+
+
 _DIGEST_SEPARATOR: Final = '","'
 
 

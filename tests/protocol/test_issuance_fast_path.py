@@ -281,3 +281,40 @@ def test_es256_raw_and_sign_many() -> None:
             verify_signature(alg, signer.public_key, data, signature, frozenset({alg}))
         if alg == EDDSA:  # deterministic: exactly sign()
             assert signer.sign_many(items) == [signer.sign(d) for d in items]
+
+
+class _OddLengthSigner:
+    """A Signer whose signatures are not 64 bytes (a future algorithm): encoded one by one."""
+
+    def __init__(self) -> None:
+        self._inner = DeterministicSigner(derive_key("fast path odd signer", ES256))
+        self.alg = self._inner.alg
+        self.kid = self._inner.kid
+        self.public_jwk = self._inner.public_jwk
+
+    def sign(self, data: bytes) -> bytes:
+        return self._inner.sign(data) + b"\x01"  # RFC 6979: the same bytes for the same data
+
+
+def test_signatures_that_are_not_64_bytes_are_encoded_one_by_one() -> None:
+    signer = _OddLengthSigner()
+    holders = [
+        (
+            DeterministicSigner(derive_key(f"fast path holder {n}", ES256)).public_jwk,
+            StatusRef("https://zz.huxin.cn/status/1", n),
+        )
+        for n in range(6)
+    ]
+    issued = issue_batch(
+        signer,
+        issuer=ISSUER,
+        scale_id="shangding",
+        scale_version="2019.1",
+        claims=CreditClaims(2),
+        holders=holders,
+        now=NOW,
+    )
+    for attestation in issued:
+        signing_input, _, signature = attestation.sd_jwt.split("~")[0].rpartition(".")
+        assert signature == b64u_encode(signer.sign(signing_input.encode()))
+        assert len(b64u_decode(signature)) == 65
