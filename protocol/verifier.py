@@ -89,7 +89,7 @@ from protocol.sdjwt import (
     decode_header,
     disclosed_claims,
     split_jws,
-    split_segments,
+    split_presentation,
 )
 from protocol.status_list import StatusListSource, check_status
 
@@ -421,8 +421,7 @@ def verify_presentation(
     text = _text(presentation, policy.max_presentation_bytes)
     if text.startswith(COMPACT_PREFIX):  # the compact QR form: the same presentation, packed
         text = expand_presentation(text, max_bytes=policy.max_presentation_bytes)
-    segments = split_segments(text, policy.max_disclosures)
-    issuer_jwt, kb_jwt = segments[0], segments[-1]
+    issuer_jwt, disclosures, kb_jwt = split_presentation(text, policy.max_disclosures)
     if not kb_jwt:
         raise KeyBindingMissingError("key binding is mandatory; the last segment is empty")
 
@@ -483,7 +482,7 @@ def verify_presentation(
         raise MalformedError(f"unsupported _sd_alg {payload.get(SD_ALG_KEY)!r}")
 
     # 7. Disclosures (RFC 9901 section 7.1 step 3).
-    disclosed = disclosed_claims(payload, segments[1:-1])
+    disclosed = disclosed_claims(payload, disclosures)
     level, at_least, band = _credit_claims(disclosed)
 
     # 8. key binding (RFC 9901 section 7.3).

@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol.attestation import StatusRef
-from protocol.errors import MalformedError, ProtocolError
+from protocol.errors import MalformedError, ProtocolError, TooLargeError
 from protocol.jose import (
     _DECODER,
     EDDSA,
@@ -39,7 +39,14 @@ from protocol.jose import (
     verify_signature,
     verify_signature_sha256,
 )
-from protocol.sdjwt import digest, disclosed_claims, process_disclosures
+from protocol.sdjwt import (
+    digest,
+    disclosed_claims,
+    process_disclosures,
+    split_jws,
+    split_presentation,
+    split_segments,
+)
 from protocol.verifier import VerifiedPresentation, _frozen
 
 _scalars = st.one_of(
@@ -310,3 +317,40 @@ def test_public_key_from_jwk_equals_the_general_import(jwk: dict[str, object]) -
 def test_public_key_from_jwk_one_pass_path_keeps_the_key() -> None:
     key = public_key_from_jwk(_VALID_P256)
     assert public_jwk(key) == _VALID_P256
+
+
+def _split_segments_reference(text: str, max_disclosures: int) -> list[str]:
+    """What split_segments did with str.split before its find/rfind form."""
+    segments = text.split("~")
+    count = len(segments)
+    if count < 2:
+        raise MalformedError("not an SD-JWT: no '~' separator")
+    if count - 2 > max_disclosures:
+        raise TooLargeError(f"more than {max_disclosures} disclosures")
+    if not segments[0] or (count > 2 and not all(segments[1:-1])):
+        raise MalformedError("empty segment in SD-JWT")
+    return segments
+
+
+def _split_jws_reference(token: str) -> tuple[str, str, str]:
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise MalformedError("x is not a compact JWS")
+    return parts[0], parts[1], parts[2]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet="a.~", max_size=12), st.integers(0, 3))
+def test_splitting_equals_str_split(text: str, max_disclosures: int) -> None:
+    expected = _outcome(partial(_split_segments_reference, text, max_disclosures))
+    assert _outcome(partial(split_segments, text, max_disclosures)) == expected
+    split = _outcome(partial(split_presentation, text, max_disclosures))
+    try:
+        segments = _split_segments_reference(text, max_disclosures)
+    except ProtocolError:
+        assert split == expected
+    else:
+        assert split == ("ok", (segments[0], segments[1:-1], segments[-1]))
+    assert _outcome(partial(split_jws, text, what="x")) == _outcome(
+        partial(_split_jws_reference, text)
+    )
