@@ -409,15 +409,15 @@ class _Batch:
         got = _salts(n, salts)
         blob = got if isinstance(got, bytes) else None
         texts = got if isinstance(got, list) else []
-        heads: list[str] | None = None
+        heads = ""
         if blob is not None:
             # '["' + salt for every salt, base64url-encoded in one pass (24 bytes -> 32
-            # characters): the blob with each salt's two filler bytes replaced by the '["' of
-            # the next salt, behind one more '["'.
+            # characters each): the blob with each salt's two filler bytes replaced by the '["'
+            # of the next salt, behind one more '["'.
             marked = bytearray(blob)
             marked[22::24] = b"[" * n
             marked[23::24] = b'"' * n
-            heads = _b64u_many(b'["' + marked[:-2], 24)
+            heads = b64u_encode(b'["' + marked[:-2])
         sha256 = hashlib.sha256
         # Column by column: slot j of attestation n uses salt n * width + j.
         digest_columns = []
@@ -435,8 +435,8 @@ class _Batch:
             else:
                 tail = tails[j]
                 encoded = (
-                    [head + tail for head in heads[j::width]]
-                    if heads is not None and tail is not None
+                    [heads[i : i + 32] + tail for i in range(32 * j, 32 * n, 32 * width)]
+                    if blob is not None and tail is not None
                     else [b64u_encode(json_bytes([t, slot[0], slot[1]])) for t in texts[j::width]]
                 )
                 disclosure_columns.append(encoded)
