@@ -21,10 +21,12 @@ ever reuse an index: expired attestations keep their index forever.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import hashlib
 import json
 import math
+import os
 import secrets
 import weakref
 from collections.abc import Mapping, Sequence
@@ -100,6 +102,30 @@ def note_committed_change(engine: AsyncEngine) -> None:
     _LOCAL_CHANGES[sync_engine] = _LOCAL_CHANGES.get(sync_engine, 0) + 1
 
 
+def random_indices(size: int, count: int) -> list[int]:
+    """``count`` distinct indices drawn uniformly at random from ``range(size)``.
+
+    From the operating system's CSPRNG, one ``os.urandom`` read per round instead of a
+    ``getrandbits`` system call per index (``SystemRandom.sample``): each 32-bit word is masked
+    to the bits ``size`` needs and rejected if out of range (no modulo bias), and repeats are
+    dropped, which leaves every set of ``count`` indices equally likely. Large draws (over
+    half the range) go through ``SystemRandom.sample``.
+    """
+    if count > size // 2 or size > 1 << 32:
+        return _RANDOM.sample(range(size), count)
+    mask = (1 << (size - 1).bit_length()) - 1
+    chosen: dict[int, None] = {}
+    while len(chosen) < count:  # each round adds at least half its words, on average
+        words = array.array("I", os.urandom(4 * (2 * (count - len(chosen)) + 8)))
+        for word in words:
+            idx = word & mask
+            if idx < size:
+                chosen[idx] = None
+                if len(chosen) == count:
+                    break
+    return list(chosen)
+
+
 @dataclass(frozen=True)
 class Reservation:
     """What :func:`reserve` handed out: ``(list_id, idx)`` per row, and whether a list was
@@ -173,7 +199,7 @@ def reserve(
         # Enough candidates that the free ones among them almost surely cover ``need``.
         free_share = max(1.0 - allocated / size, 0.05)
         draw = min(size, math.ceil((need + 3 * math.sqrt(need) + 4) / free_share))
-        candidates = _RANDOM.sample(range(size), draw)
+        candidates = random_indices(size, draw)
         arg: object = candidates if postgres else json.dumps(candidates)
         taken = {int(r[0]) for r in (yield Sql(used_sql, (arg, list_id)))}
         free = sorted(idx for idx in candidates if idx not in taken)[:need]

@@ -7,6 +7,7 @@ Runs on SQLite and PostgreSQL (``database_url``).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from node import appkeys
 from node.api.attestations import response_body
 from node.audit import entries_about, verify_chain
 from node.db import Script, Sql, create_engine, migrate, run_transaction
+from node.status import random_indices
 from protocol.attestation import IssuedAttestation, StatusRef
 from tests.node.conftest import (
     FakeClock,
@@ -223,3 +225,19 @@ def _cases() -> Iterator[list[IssuedAttestation]]:
 @pytest.mark.parametrize("issued", list(_cases()))
 def test_response_body_is_the_json_of_the_attestations(issued: list[IssuedAttestation]) -> None:
     assert json.loads(response_body(issued)) == _expected(issued)
+
+
+@pytest.mark.parametrize(("size", "count"), [(131_072, 150), (1_000, 400), (10, 3), (8, 8)])
+def test_random_indices_are_distinct_and_in_range(size: int, count: int) -> None:
+    for _ in range(50):
+        drawn = random_indices(size, count)
+        assert len(drawn) == len(set(drawn)) == count
+        assert all(0 <= idx < size for idx in drawn)
+
+
+def test_random_indices_cover_the_range_evenly() -> None:
+    # 3 of 10 (not a power of two: masked words above 9 are rejected), 30,000 times: each
+    # index is expected 9,000 times; 8,500..9,500 is more than 5 standard deviations wide.
+    counts = Counter(idx for _ in range(30_000) for idx in random_indices(10, 3))
+    assert sorted(counts) == list(range(10))
+    assert all(8_500 < n < 9_500 for n in counts.values()), counts
