@@ -27,7 +27,7 @@ from typing import Final
 import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ProgrammingError, SQLAlchemyError
 
 from certs.errors import CertsError
 from mapping.errors import MappingError
@@ -155,6 +155,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         # The client went away while its body was read ("Connection lost"): nobody to answer,
         # and not a database error (the database drivers' errors arrive as SQLAlchemyError).
         raise
+    except ProgrammingError:  # a bug in a statement, not an outage: no 503, no retry
+        log.exception("database programming error", extra={"route": _route_name(request)})
+        return _error_response(500, "internal_error", "internal error")
     except (SQLAlchemyError, OSError) as err:
         log.error("database error", extra={"route": _route_name(request), "error": str(err)})
         return _error_response(503, "node_unavailable", "the database is unavailable; try again")

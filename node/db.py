@@ -27,7 +27,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -194,8 +194,12 @@ async def run_transaction(
     ``before_commit`` is awaited on the event loop between the last statement and the commit.
 
     Raises:
-        IntegrityError: a constraint refused a statement.
-        OperationalError: any other driver error (the caller may retry either).
+        IntegrityError: a constraint refused a statement (the caller may retry).
+        OperationalError: a transient driver error (:func:`is_transient`: the database is
+            busy or locked, a serialization failure or deadlock, the connection lost, the
+            disk full or failing); the caller may retry.
+        ProgrammingError: any other driver error -- a bug in a statement (syntax, an unknown
+            column, a wrong parameter count or type); retrying cannot help.
     """
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
@@ -222,7 +226,45 @@ async def run_transaction(
         except (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError) as err:
             raise IntegrityError("issuance transaction", None, err) from err
         except (sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
-            raise OperationalError("issuance transaction", None, err) from err
+            if is_transient(err, connection_closed=postgres and driver.is_closed()):
+                raise OperationalError("issuance transaction", None, err) from err
+            raise ProgrammingError("issuance transaction", None, err) from err
+
+
+#: SQLite primary result codes of a transient failure: another connection holds a lock, memory,
+#: the disk (I/O error, full), the file could not be opened, a WAL locking race.
+_SQLITE_TRANSIENT: Final = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_NOMEM,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PROTOCOL,
+    }
+)
+#: PostgreSQL SQLSTATE classes of a transient failure: connection exception (08), transaction
+#: rollback -- serialization failure, deadlock (40), insufficient resources (53), operator
+#: intervention -- shutdown, cancelled (57), system error (58); and lock not available (55P03).
+_PG_TRANSIENT_CLASSES: Final = frozenset({"08", "40", "53", "57", "58"})
+
+
+def is_transient(err: BaseException, *, connection_closed: bool = False) -> bool:
+    """Whether a driver error (``sqlite3`` or ``asyncpg``) may pass if the work is retried.
+
+    ``connection_closed``: the ``asyncpg`` connection is closed (its client-side
+    ``InterfaceError`` then means the connection was lost, not a misuse of the API).
+    """
+    if isinstance(err, sqlite3.Error):
+        code = getattr(err, "sqlite_errorcode", None)
+        return code is not None and code & 0xFF in _SQLITE_TRANSIENT
+    if isinstance(err, asyncpg.PostgresError):
+        state = str(getattr(err, "sqlstate", "") or "")
+        return state[:2] in _PG_TRANSIENT_CLASSES or state == "55P03"
+    if isinstance(err, asyncpg.InterfaceError):
+        return connection_closed
+    return isinstance(err, OSError | TimeoutError)
 
 
 def _run_sqlite(db: sqlite3.Connection, script: Script[_T]) -> _T:

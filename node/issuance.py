@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mapping.scale import Scale
@@ -152,7 +152,9 @@ async def issue(
                 return await _issue_once(
                     issuer, resident=resident, holder_keys=holder_keys, actor=actor, now=now
                 )
-        except DBAPIError as err:  # deadlock or serialization failure under heavy contention
+        # Transient (locked, deadlock, serialization failure, connection lost) or an index
+        # taken after all; a programming error (``ProgrammingError``) is not retried.
+        except (OperationalError, IntegrityError) as err:
             if attempt == _RETRIES - 1:
                 raise UnavailableError("issuance could not complete; try again") from err
     raise AssertionError("unreachable")  # pragma: no cover

@@ -7,20 +7,22 @@ Runs on SQLite and PostgreSQL (``database_url``).
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-from node import appkeys
+from node import appkeys, issuance
 from node.api.attestations import response_body
 from node.audit import entries_about, verify_chain
-from node.db import Script, Sql, create_engine, migrate, run_transaction
+from node.db import Script, Sql, create_engine, is_transient, migrate, run_transaction
 from node.status import random_indices
 from protocol.attestation import IssuedAttestation, StatusRef
 from tests.node.conftest import (
@@ -159,6 +161,11 @@ def _bad_statement(postgres: bool) -> Script[None]:
     yield Sql("SELECT no_such_column FROM audit_head")
 
 
+def _wrong_parameter_count(postgres: bool) -> Script[None]:
+    del postgres
+    yield Sql("SELECT seq FROM audit_head WHERE id = ?", (1, 2))
+
+
 def _duplicate_index(postgres: bool) -> Script[None]:
     del postgres
     yield Sql(
@@ -180,8 +187,10 @@ async def test_driver_errors_become_sqlalchemy_errors_and_roll_back(database_url
     await migrate_url(database_url)
     engine = create_engine(database_url, pool_size=1)
     try:
-        with pytest.raises(OperationalError):
+        with pytest.raises(ProgrammingError):  # a bug, not an outage: not retried, 500
             await run_transaction(engine, _bad_statement)
+        with pytest.raises(ProgrammingError):
+            await run_transaction(engine, _wrong_parameter_count)
         with pytest.raises(IntegrityError):
             await run_transaction(engine, _duplicate_index)
         async with engine.connect() as conn:  # rolled back, and the connection is usable
@@ -241,3 +250,95 @@ def test_random_indices_cover_the_range_evenly() -> None:
     counts = Counter(idx for _ in range(30_000) for idx in random_indices(10, 3))
     assert sorted(counts) == list(range(10))
     assert all(8_500 < n < 9_500 for n in counts.values()), counts
+
+
+def test_sqlite_errors_are_transient_only_when_busy_locked_or_the_disk_fails(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "t.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        holder.execute("CREATE TABLE t (x INTEGER)")
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.OperationalError) as busy:
+            other.execute("BEGIN IMMEDIATE")
+        assert is_transient(busy.value)  # database is locked (SQLITE_BUSY)
+        with pytest.raises(sqlite3.OperationalError) as syntax:
+            other.execute("SELEC 1")
+        assert not is_transient(syntax.value)
+        with pytest.raises(sqlite3.OperationalError) as column:
+            other.execute("SELECT y FROM t")
+        assert not is_transient(column.value)
+        with pytest.raises(sqlite3.ProgrammingError) as bindings:
+            other.execute("SELECT ?", (1, 2))
+        assert not is_transient(bindings.value)
+    finally:
+        holder.close()
+        other.close()
+
+
+@pytest.mark.parametrize(
+    ("err", "transient"),
+    [
+        (asyncpg.SerializationError("could not serialize access"), True),
+        (asyncpg.DeadlockDetectedError("deadlock detected"), True),
+        (asyncpg.LockNotAvailableError("could not obtain lock"), True),
+        (asyncpg.ConnectionDoesNotExistError("connection was closed"), True),
+        (asyncpg.AdminShutdownError("terminating connection"), True),
+        (asyncpg.PostgresSyntaxError("syntax error"), False),
+        (asyncpg.UndefinedColumnError("column does not exist"), False),
+        (asyncpg.DataError("invalid input for query argument $1"), False),
+        (asyncpg.InterfaceError("the server expects 1 argument, 2 were passed"), False),
+    ],
+)
+def test_postgres_errors_are_transient_only_for_contention_and_lost_connections(
+    err: Exception, transient: bool
+) -> None:
+    assert is_transient(err) is transient
+
+
+def test_a_closed_connection_makes_an_interface_error_transient() -> None:
+    err = asyncpg.InterfaceError("cannot perform operation: connection is closed")
+    assert is_transient(err, connection_closed=True)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("raised", "status", "attempts"),
+    [
+        (OperationalError("issuance transaction", None, Exception("database is locked")), 503, 5),
+        (IntegrityError("issuance transaction", None, Exception("index taken")), 503, 5),
+        (ProgrammingError("issuance transaction", None, Exception("syntax error")), 500, 1),
+    ],
+)
+async def test_issuance_retries_transient_errors_and_not_programming_errors(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    raised: Exception,
+    status: int,
+    attempts: int,
+) -> None:
+    node = await _small_list_node(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'node.db'}")
+    calls = 0
+
+    async def failing(*args: object, **kwargs: object) -> None:
+        nonlocal calls
+        calls += 1
+        raise raised
+
+    monkeypatch.setattr(issuance, "run_transaction", failing)
+    try:
+        resp = await node.call(
+            "POST",
+            "/v1/attestations",
+            role="app",
+            json={"national_id": national_id(1), "holder_keys": [holder_keys(1)[0].public_jwk]},
+        )
+        assert resp.status == status
+        assert (await resp.json())["error"] == (
+            "internal_error" if status == 500 else "node_unavailable"
+        )
+        assert calls == attempts
+    finally:
+        await node.client.close()
