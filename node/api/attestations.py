@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Final
 
 from aiohttp import web
@@ -55,16 +56,22 @@ def response_body(issued: Sequence[IssuedAttestation]) -> bytes:
     if plain.translate(None, _TOKEN_CHARS):
         return json.dumps({"attestations": [_as_dict(a) for a in issued]}).encode("utf-8")
     uris: dict[str, str] = {}
+    # A batch shares its times: each distinct (issued_at, expires_at) pair is formatted once.
+    times: dict[tuple[datetime, datetime], str] = {}
     items = []
     for a in issued:
         uri = uris.get(a.status.uri)
         if uri is None:
             uri = uris[a.status.uri] = json.dumps(a.status.uri)
+        span = times.get((a.issued_at, a.expires_at))
+        if span is None:
+            span = times[a.issued_at, a.expires_at] = (
+                f'"issued_at":{int(a.issued_at.timestamp())},'
+                f'"expires_at":{int(a.expires_at.timestamp())}}}'
+            )
         items.append(
             f'{{"sd_jwt":"{a.sd_jwt}","holder_kid":"{a.holder_kid}",'
-            f'"status":{{"uri":{uri},"idx":{int(a.status.idx)}}},'
-            f'"issued_at":{int(a.issued_at.timestamp())},'
-            f'"expires_at":{int(a.expires_at.timestamp())}}}'
+            f'"status":{{"uri":{uri},"idx":{int(a.status.idx)}}},{span}'
         )
     return ('{"attestations":[' + ",".join(items) + "]}").encode("utf-8")
 

@@ -6,6 +6,7 @@ Runs on SQLite and PostgreSQL (``database_url``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections import Counter
@@ -229,6 +230,12 @@ def _cases() -> Iterator[list[IssuedAttestation]]:
     yield []
     yield [_issued("eyJh.eyJi.c2ln~WyJh~"), _issued("eyJh.eyJj.c2ln~", 'https://n.test/"s"/2')]
     yield [_issued('eyJh.eyJi"}],"x":"'), _issued("a\\u0000b")]  # would need escaping
+    later = datetime(2026, 11, 26, tzinfo=UTC)
+    yield [  # times differ between entries: each keeps its own
+        _issued("eyJh.eyJi.c2ln~"),
+        dataclasses.replace(_issued("eyJh.eyJj.c2ln~"), expires_at=later),
+        dataclasses.replace(_issued("eyJh.eyJk.c2ln~"), issued_at=later, expires_at=later),
+    ]
 
 
 @pytest.mark.parametrize("issued", list(_cases()))
