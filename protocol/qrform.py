@@ -32,6 +32,7 @@ caller's limit, checked while inflating).
 
 from __future__ import annotations
 
+import binascii
 import re
 import zlib
 from typing import Final
@@ -68,11 +69,19 @@ DICTIONARY: Final = b"".join(
 _SEGMENT_SEP: Final = 0x00
 _VALUE_MARK: Final = 0x01
 _BINARY_MARK: Final = 0x02
+_STD_TO_B64U: Final = bytes.maketrans(b"+/", b"-_")
+_SEGMENT_SEP_BYTE: Final = b"\x00"
+_VALUE_MARK_BYTE: Final = b"\x01"
+_BINARY_MARK_BYTE: Final = b"\x02"
+#: Values of fewer bytes stay text; so a value's length byte is never a marker or separator.
+MIN_PACKED: Final = 16
 #: Base64url string literals packed as bytes: 22..340 characters (16..255 bytes).
 _PACKABLE = re.compile(rb'"([A-Za-z0-9_-]{22,340})"')
 
 _B45: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
-_B45_VALUE: Final = {c: n for n, c in enumerate(_B45)}
+#: ``bytes.translate`` table: a Base45 character's byte to its digit, any other byte to 0xFF.
+_NOT_B45: Final = 0xFF
+_B45_DIGITS: Final = bytes(_B45.find(chr(b)) if chr(b) in _B45 else _NOT_B45 for b in range(256))
 
 
 def b45encode(data: bytes) -> str:
@@ -92,28 +101,37 @@ def b45encode(data: bytes) -> str:
 def b45decode(text: str) -> bytes:
     """The bytes of Base45 ``text`` (RFC 9285 section 4.2), strictly.
 
+    No Python code runs per character: the digits come from one ``bytes.translate``, and each
+    group's value ``c + 45 d + 2025 e`` is computed for all groups at once on big integers
+    whose 24-bit lanes hold one group each (no lane can carry into the next: 91,124 < 2**24).
+
     Raises:
         MalformedError: a character outside the alphabet, a length of 1 modulo 3, or a group
             whose value does not fit its bytes (RFC 9285 section 6: such input MUST fail).
     """
     if len(text) % 3 == 1:
         raise MalformedError("compact presentation: Base45 length is 1 modulo 3")
-    try:
-        values = [_B45_VALUE[c] for c in text]
-    except KeyError as err:
-        raise MalformedError("compact presentation: a character outside Base45") from err
-    out = bytearray()
-    full = len(values) - len(values) % 3
-    for i in range(0, full, 3):
-        n = values[i] + values[i + 1] * 45 + values[i + 2] * 2025
-        if n > 0xFFFF:
-            raise MalformedError("compact presentation: a Base45 group above 65535")
-        out += n.to_bytes(2, "big")
-    if full < len(values):
-        n = values[full] + values[full + 1] * 45
-        if n > 0xFF:
+    digits = text.encode("ascii", "replace").translate(_B45_DIGITS)
+    if _NOT_B45 in digits:
+        raise MalformedError("compact presentation: a character outside Base45")
+    full = len(digits) - len(digits) % 3
+    groups = full // 3
+    value = 0
+    for weight, first in ((1, 0), (45, 1), (2025, 2)):
+        lanes = bytearray(3 * groups)
+        lanes[2::3] = digits[first:full:3]
+        value += weight * int.from_bytes(lanes, "big")
+    packed = value.to_bytes(3 * groups, "big")
+    if packed[0::3].count(0) != groups:
+        raise MalformedError("compact presentation: a Base45 group above 65535")
+    out = bytearray(2 * groups)
+    out[0::2] = packed[1::3]
+    out[1::2] = packed[2::3]
+    if full < len(digits):
+        last = digits[full] + digits[full + 1] * 45
+        if last > 0xFF:
             raise MalformedError("compact presentation: a final Base45 pair above 255")
-        out.append(n)
+        out.append(last)
     return bytes(out)
 
 
@@ -134,7 +152,7 @@ def _pack_text(data: bytes, side: bytearray) -> bytes:
 
     def pack(match: re.Match[bytes]) -> bytes:
         raw = _canonical(match.group(1))
-        if raw is None or not 16 <= len(raw) <= 255:  # not canonical: kept as text
+        if raw is None or not MIN_PACKED <= len(raw) <= 255:  # not canonical: kept as text
             return match.group(0)
         side.extend(raw)
         return b'"' + bytes((_VALUE_MARK, len(raw))) + b'"'
@@ -198,37 +216,45 @@ def _inflate(packed: bytes, max_bytes: int) -> bytes:
     return skeleton
 
 
-class _Side:
-    """The side buffer, read in order."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.at = 0
-
-    def take(self, n: int) -> bytes:
-        if n == 0 or self.at + n > len(self.data):
-            raise MalformedError("compact presentation: a value marker has no bytes behind it")
-        self.at += n
-        return self.data[self.at - n : self.at]
+def _b64u(data: bytes) -> bytes:
+    """Unpadded base64url, as bytes (``jose.b64u_encode`` without the str round trip)."""
+    return binascii.b2a_base64(data, newline=False).translate(_STD_TO_B64U).rstrip(b"=")
 
 
-def _unpack_segment(packed: bytes, side: _Side) -> bytes:
-    if packed[:1] == bytes((_BINARY_MARK,)):
-        if len(packed) != 2:
+def _rebuild(skeleton: bytes, side: bytes) -> list[str]:
+    """The base64url segments of a presentation from its skeleton and side buffer.
+
+    Raises:
+        MalformedError: a marker out of place or without its bytes, side bytes left over.
+    """
+    segments: list[str] = []
+    at = 0
+    for packed in skeleton.split(_SEGMENT_SEP_BYTE):
+        if packed[:1] == _BINARY_MARK_BYTE:
+            if len(packed) != 2:
+                raise MalformedError("compact presentation: a binary marker inside text")
+            end = at + packed[1]
+            if end > len(side):
+                raise MalformedError("compact presentation: a marker has no bytes behind it")
+            segments.append(_b64u(side[at:end]).decode("ascii"))
+            at = end
+            continue
+        if _BINARY_MARK_BYTE in packed:
             raise MalformedError("compact presentation: a binary marker inside text")
-        return side.take(packed[1])
-    out = bytearray()
-    start = 0
-    while (mark := packed.find(_VALUE_MARK, start)) >= 0:
-        if mark + 1 >= len(packed):
-            raise MalformedError("compact presentation: a value marker without its length")
-        out += packed[start:mark]
-        out += b64u_encode(side.take(packed[mark + 1])).encode("ascii")
-        start = mark + 2
-    out += packed[start:]
-    if _BINARY_MARK in out:
-        raise MalformedError("compact presentation: a binary marker inside text")
-    return bytes(out)
+        text, *values = packed.split(_VALUE_MARK_BYTE)
+        pieces = [text]
+        for piece in values:  # each starts with its value's length, then the text after it
+            if not piece or piece[0] < MIN_PACKED:
+                raise MalformedError("compact presentation: a value marker without a valid length")
+            end = at + piece[0]
+            if end > len(side):
+                raise MalformedError("compact presentation: a marker has no bytes behind it")
+            pieces += (_b64u(side[at:end]), piece[1:])
+            at = end
+        segments.append(_b64u(b"".join(pieces)).decode("ascii"))
+    if at != len(side):
+        raise MalformedError("compact presentation: side bytes left over")
+    return segments
 
 
 def expand_presentation(text: str, *, max_bytes: int) -> str:
@@ -252,14 +278,9 @@ def expand_presentation(text: str, *, max_bytes: int) -> str:
     size = int.from_bytes(body[:2], "big")
     if size > len(body) - 2:
         raise MalformedError("compact presentation: the skeleton is cut short")
-    skeleton = _inflate(body[2 : 2 + size], max_bytes)
-    side = _Side(body[2 + size :])
-    segments = [_unpack_segment(s, side) for s in skeleton.split(bytes((_SEGMENT_SEP,)))]
-    if len(segments) < 6:
+    encoded = _rebuild(_inflate(body[2 : 2 + size], max_bytes), body[2 + size :])
+    if len(encoded) < 6:
         raise MalformedError("compact presentation: fewer than six segments")
-    if side.at != len(side.data):
-        raise MalformedError("compact presentation: side bytes left over")
-    encoded = [b64u_encode(s) for s in segments]
     issuer = ".".join(encoded[:3])
     kb = ".".join(encoded[-3:])
     presentation = "~".join((issuer, *encoded[3:-3], kb))

@@ -184,7 +184,8 @@ def test_a_minimal_well_formed_body_expands() -> None:
         (_body(b"{}\x00{}\x00\x02\x01\x00{}\x00\x02\x01", b"\x07\x08"), "fewer than six"),
         (_body(SIX.replace(b"\x02\x01", b"\x02\x01x", 1), b"\x07\x08"), "binary marker"),
         (_body(b"{\x02}" + SIX[2:], b"\x07\x08"), "binary marker"),
-        (_body(b"{}\x01" + SIX[2:], b"\x07\x08"), "without its length"),
+        (_body(b"{}\x01" + SIX[2:], b"\x07\x08"), "without a valid length"),
+        (_body(b'"\x01\x0f"' + SIX[2:], bytes(17)), "without a valid length"),
     ],
 )
 def test_malformed_compact_forms_are_refused(text: str, why: str) -> None:
