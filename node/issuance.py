@@ -240,6 +240,7 @@ def _issue_script(
         holders=holders,
         now=now,
         lifetime=lifetime,
+        keys_checked=True,  # parse_holder_keys ran check_public_jwks; these are minimal JWKs
     )
     detail = {"count": len(issued), "level": level, "band": list(band) if band else None}
     yield from audit.append_script(

@@ -22,6 +22,7 @@ from protocol.attestation import (
     ATTESTATION_TYP,
     VCT,
     CreditClaims,
+    IssuedAttestation,
     StatusRef,
     _b64u_many,
     _salt_texts,
@@ -318,3 +319,28 @@ def test_signatures_that_are_not_64_bytes_are_encoded_one_by_one() -> None:
         signing_input, _, signature = attestation.sd_jwt.split("~")[0].rpartition(".")
         assert signature == b64u_encode(signer.sign(signing_input.encode()))
         assert len(b64u_decode(signature)) == 65
+
+
+def test_keys_checked_skips_only_the_key_check() -> None:
+    signer = KeySigner.generate()
+    good = KeySigner.generate().public_jwk
+    bad = {**good, "y": good["x"]}  # not on the curve
+
+    def batch(*jwks: Mapping[str, str], keys_checked: bool = False) -> list[IssuedAttestation]:
+        return issue_batch(
+            signer,
+            issuer="https://zz.huxin.cn",
+            scale_id="shangding",
+            scale_version="2019-1",
+            claims=CreditClaims(level=3),
+            holders=[(jwk, StatusRef("https://s/1", n)) for n, jwk in enumerate(jwks)],
+            now=datetime(2026, 1, 1, tzinfo=UTC),
+            keys_checked=keys_checked,
+        )
+
+    with pytest.raises(IssuanceError, match="holder key"):
+        batch(bad)
+    assert len(batch(good, keys_checked=True)) == 1
+    # Everything else is still checked: a repeated key is refused with keys_checked too.
+    with pytest.raises(IssuanceError, match="its own holder key"):
+        batch(good, good, keys_checked=True)
