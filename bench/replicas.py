@@ -13,6 +13,7 @@ one node data directory (keys, credentials, residents at level 4) and serves it 
 
 Then it checks, from the client's records, the database and every replica's served lists:
 
+0. no request failed (a refused issuance for withdrawn consent is not a failure);
 1. no status index was handed out twice, in the issuance responses or in the database;
 2. every attestation a client received is in the database;
 3. the revocation counts the replicas answered add up to the revoked rows (none lost, none
@@ -430,6 +431,12 @@ async def _checks(
             len(rec.per_replica) == len(replicas) and any(table.values()),
             f"{len(rec.refs):,} attestations received, {sum(table.values()):,} revoked, "
             f"{len(lists)} lists",
+        ),
+        Check(
+            "no request failed (issuance, revocation, merchant reads)",
+            rec.issue_errors == rec.revoke_errors == rec.read_errors == 0,
+            f"{rec.issue_errors} + {rec.revoke_errors} + {rec.read_errors} errors"
+            + (f"; first: {rec.first_error}" if rec.first_error else ""),
         ),
         Check(
             "no status index handed out twice (issuance responses)",

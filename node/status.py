@@ -81,7 +81,7 @@ async def _current_list(conn: AsyncConnection, size: int, now: datetime) -> tupl
         await conn.execute(
             select(STATUS_LISTS.c.id, STATUS_LISTS.c.size)
             .where(STATUS_LISTS.c.full.is_(False))
-            .order_by(STATUS_LISTS.c.id.desc())
+            .order_by(STATUS_LISTS.c.id)
             .limit(1)
         )
     ).first()
@@ -153,8 +153,10 @@ def reserve(
     inserted, with the list's ``allocated`` count. The unique constraint on ``(list_id, idx)``
     stays the arbiter: should an index be taken after all, the insert fails and the whole
     transaction with it -- an index is never handed out twice. Lock order: resident row (the
-    caller), status list row, then the audit head (the caller) -- the order revocation takes
-    them in too.
+    caller), status list rows in ascending id (the oldest open list first; replicas rolling
+    over at once can leave two open, and taking the newer first deadlocked against
+    revocations, which lock their lists in id order), then the audit head (the caller) -- the
+    order revocation takes them in too.
 
     Raises:
         UnavailableError: no free index found after many draws (should never happen).
@@ -177,7 +179,7 @@ def reserve(
         if current is None:
             found = yield Sql(
                 'SELECT id, size, allocated FROM status_list WHERE "full" = ? '  # noqa: S608 - no input
-                f"ORDER BY id DESC LIMIT 1{lock}",
+                f"ORDER BY id LIMIT 1{lock}",
                 (False,),
             )
             if found:
@@ -291,6 +293,15 @@ async def revoke(
             .values(revoked_at=at, revoked_reason=reason)
         )
     lists = sorted({att.list_id for att in attestations})
+    # Lock the lists in id order, as issuance does when it rolls over to a new list: an UPDATE
+    # with IN (...) locks rows in no defined order, and two revocations (or a revocation and
+    # an issuance) on PostgreSQL deadlocked on each other's lists (found by bench.replicas).
+    await conn.execute(
+        select(STATUS_LISTS.c.id)
+        .where(STATUS_LISTS.c.id.in_(lists))
+        .order_by(STATUS_LISTS.c.id)
+        .with_for_update()
+    )
     await conn.execute(
         update(STATUS_LISTS)
         .where(STATUS_LISTS.c.id.in_(lists))

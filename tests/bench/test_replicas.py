@@ -18,7 +18,7 @@ def test_two_replicas_issue_and_revoke_consistently(postgres_url: str) -> None:
     )
     failed = [f"{c.name}: {c.detail}" for c in report.checks if not c.passed]
     assert not failed, failed
-    assert len(report.checks) == 10
+    assert len(report.checks) == 11
     issued = report.rows[0]
     assert issued.stats.median > 0, issued.metric
     assert "0 errors" in issued.metric, issued.metric
