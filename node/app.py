@@ -9,6 +9,13 @@ every coded error (``NodeError``, ``ProtocolError``, ``MappingError``, ``CertsEr
 aiohttp's own HTTP errors to ``{"error": code, "message": ...}``. A third middleware records
 Prometheus metrics and writes one JSON access-log line per request (route names, never bodies).
 
+With several worker processes (``config.workers`` > 1) each worker builds its own application;
+exactly one of them (``sync_leader``, chosen by ``node.server``) runs the peer sync loop, and
+every worker checks every :data:`RELOAD_INTERVAL` seconds for what the others kept on disk: the
+catalogue file (``PUT /v1/incentives``), root versions (``POST /v1/federation/roots``) and, in
+the workers that do not sync, the leader's copies of peer material, status lists and peer state
+(:meth:`node.sync.Syncer.follow`).
+
 What it deliberately does not do: business logic (``node.imports``, ``node.issuance``,
 ``node.residents``, ``node.status``), or read the environment (``node.config`` does at start-up).
 """
@@ -44,7 +51,7 @@ from node.imports import RecordValidator
 from node.issuance import Issuer
 from node.keystore import NodeKeys, load_keys
 from node.merchant import REPLAY_FILE, SqliteReplayCache
-from node.metrics import Metrics
+from node.metrics import Metrics, exposition_registry
 from node.openapi import openapi
 from node.status import StatusPublisher
 from node.sync import OwnMaterial, Sleep, Syncer, SyncStore, restore
@@ -54,6 +61,10 @@ from protocol.replay import MemoryReplayCache
 log = logging.getLogger("huxin.node")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+#: Seconds between a worker's checks for what other workers of the node kept on disk (the
+#: staleness bound of office changes and of peer material across workers).
+RELOAD_INTERVAL: Final = 0.5
 
 OFFICE: Final = frozenset({Role.OFFICE})
 APP: Final = frozenset({Role.APP})
@@ -252,6 +263,30 @@ def _load_federation(config: NodeConfig, store: SyncStore, now: datetime) -> Fed
     return fed
 
 
+async def _follow_workers(
+    catalogue: IncentiveCatalogue,
+    syncer: Syncer | None,
+    clock: Callable[[], datetime],
+    *,
+    leader: bool,
+) -> None:
+    """Every :data:`RELOAD_INTERVAL` seconds, take what other workers kept on disk (see the
+    module doc) until cancelled; a failed check is logged and the next one tried."""
+    while True:
+        await asyncio.sleep(RELOAD_INTERVAL)
+        try:
+            changed = catalogue.reload_if_changed()
+            if syncer is not None:
+                now = clock()
+                if changed and leader:
+                    await syncer.refresh_own(now)
+                await syncer.follow(now, leader=leader)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the loop must outlive any one bad check
+            log.exception("reading what other workers kept failed")
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -262,6 +297,7 @@ def create_app(
     clock: Callable[[], datetime] = _utc_now,
     keys: NodeKeys | None = None,
     sleep: Sleep = asyncio.sleep,
+    sync_leader: bool = True,
 ) -> web.Application:
     """Build the node application.
 
@@ -270,6 +306,8 @@ def create_app(
         clock: the time source (tests pass a fixed clock).
         keys: already loaded keys (tests); default: loaded from the data directory at start-up.
         sleep: how the sync loop and its retries wait (tests pass one that does not).
+        sync_leader: whether this process runs the peer sync loop (with several workers, one
+            of them does; the others take what it keeps on disk).
     """
     app = web.Application(
         client_max_size=config.client_max_size,
@@ -278,8 +316,8 @@ def create_app(
     app[appkeys.CONFIG] = config
     app[appkeys.CLOCK] = clock
     registry = CollectorRegistry()
-    app[appkeys.REGISTRY] = registry
     app[appkeys.METRICS] = Metrics.create(registry)
+    app[appkeys.REGISTRY] = exposition_registry(registry)
     # Workers of one node share the one-way replay cache (a SQLite file in the data directory),
     # so a gate QR code is accepted once per node, not once per worker.
     app[verify.RESOLVERS] = verify.KeyResolvers()
@@ -356,13 +394,17 @@ def create_app(
             except (SQLAlchemyError, OSError):
                 log.warning("could not sign our material at start-up; the first round will")
         app[appkeys.SYNCER] = syncer
-        task = None
-        if syncer is not None and config.sync_interval > timedelta(0):
-            task = asyncio.create_task(syncer.run_forever(config.sync_interval))
+        tasks: list[asyncio.Task[None]] = []
+        if syncer is not None and sync_leader and config.sync_interval > timedelta(0):
+            tasks.append(asyncio.create_task(syncer.run_forever(config.sync_interval)))
+        if config.workers > 1:
+            tasks.append(
+                asyncio.create_task(_follow_workers(catalogue, syncer, clock, leader=sync_leader))
+            )
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -8,6 +8,7 @@ C heap figures below) and a daemon thread that, every ``HUXIN_TRACEMALLOC_INTERV
 allocation sites (and tracebacks) that grew most since the first snapshot -- the baseline,
 taken one interval after start so that start-up and first-request allocations are not
 counted -- and the object types whose live count grew most.
+With several workers each worker writes its own file, ``PATH.<worker index>``.
 ``python -m bench.load --soak S --tracemalloc PATH`` uses it to find what makes memory grow
 under load.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import os
 import sys
 import threading
 import time
@@ -35,8 +37,8 @@ ENV: Final = "HUXIN_TRACEMALLOC"
 TOP: Final = 25
 
 
-def start(env: Mapping[str, str]) -> threading.Thread | None:
-    """Start tracing and the reporting thread if ``env`` names an output file.
+def settings(env: Mapping[str, str]) -> tuple[Path, float, int] | None:
+    """``(path, interval, frames)`` when ``env`` names an output file, else ``None``.
 
     Raises:
         ConfigError: the interval or frame count is not a positive number.
@@ -51,10 +53,29 @@ def start(env: Mapping[str, str]) -> threading.Thread | None:
         interval, frames = 0.0, 0
     if interval <= 0 or frames < 0:
         raise ConfigError(f"{ENV}_INTERVAL must be positive and {ENV}_FRAMES at least 0")
+    return Path(path), interval, frames
+
+
+def start(env: Mapping[str, str], *, worker: int | None = None) -> threading.Thread | None:
+    """Start tracing and the reporting thread if ``env`` names an output file.
+
+    Called in the process that serves: with several workers, in each worker after the fork
+    (threads do not survive ``fork``), each writing ``PATH.<worker index>`` (a replacement
+    worker appends to its predecessor's file; each report names its process id).
+
+    Raises:
+        ConfigError: the interval or frame count is not a positive number.
+    """
+    found = settings(env)
+    if found is None:
+        return None
+    path, interval, frames = found
+    if worker is not None:
+        path = path.with_name(f"{path.name}.{worker}")
     if frames:
         tracemalloc.start(frames)
     thread = threading.Thread(
-        target=_run, args=(Path(path), interval), name="huxin-memtrace", daemon=True
+        target=_run, args=(path, interval), name="huxin-memtrace", daemon=True
     )
     thread.start()
     return thread
@@ -137,7 +158,7 @@ def _run(path: Path, interval: float) -> None:
             at = time.monotonic() - started
             rss = _rss_anon_kib()
             out.write(
-                f"=== t={at:.0f}s RssAnon={rss / 1024:.1f} MiB "
+                f"=== pid={os.getpid()} t={at:.0f}s RssAnon={rss / 1024:.1f} MiB "
                 f"(+{(rss - base_rss) / 1024:.1f} since baseline) {_native()}\n"
             )
             snap = None if base is None else tracemalloc.take_snapshot().filter_traces(filters)

@@ -21,9 +21,16 @@ application: event loop, database engine, caches, sync loop -- and then only wat
 The supervisor keeps its copies of the listening sockets open, so the port stays bound between
 a worker's death and its replacement.
 
-What it deliberately does not do: share state between workers (they share only the database
-and the data directory; ``docs/operator.md`` section 4 says what that means for caches,
-metrics, the replay cache and peer sync), or balance load itself.
+What workers share (``docs/operator.md`` section 4.4): the database and the data directory.
+Worker 0 is the sync leader -- the only one running peer sync rounds -- and its replacement
+after a restart is the leader again; the others take what it keeps in ``sync.dir`` (see
+``node.app``). Before forking, the supervisor switches metrics to prometheus-client's
+multiprocess mode with its files in ``DIR/`` :data:`METRICS_DIR` (emptied at start;
+``node.metrics``) and drops an exited worker's live gauges. ``HUXIN_TRACEMALLOC`` reporting
+starts in each worker (``node.memtrace``).
+
+What it deliberately does not do: share in-memory state between workers (caches stay per
+worker), or balance load itself.
 """
 
 from __future__ import annotations
@@ -43,9 +50,11 @@ from typing import Final
 
 from aiohttp import web
 
+from node import memtrace
 from node.app import create_app
 from node.config import NodeConfig
 from node.errors import ConfigError
+from node.metrics import enable_multiprocess, worker_exited
 
 log = logging.getLogger("huxin.node")
 
@@ -57,6 +66,10 @@ RESTART_WINDOW: Final = 60.0
 #: Seconds an open connection may take to finish when a worker shuts down.
 SHUTDOWN_TIMEOUT: Final = 10.0
 BACKLOG: Final = 1024
+#: prometheus-client's multiprocess files with several workers, under the data directory.
+METRICS_DIR: Final = "metrics.d"
+#: The worker index that runs peer sync (the sync leader).
+LEADER: Final = 0
 _SIGNALS: Final = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGCHLD})
 _PR_SET_PDEATHSIG: Final = 1
 
@@ -91,11 +104,16 @@ def serve(config: NodeConfig, *, host: str, port: int, workers: int) -> int:
     """
     count = worker_count(workers)
     config = replace(config, workers=count)
+    memtrace.settings(os.environ)  # a bad setting stops the node here, not in every worker
     if count == 1:
         _run_worker(config, host=host, port=port, sockets=None, index=None)
         return 0
     if not hasattr(socket, "SO_REUSEPORT") or not hasattr(os, "fork"):
         raise ConfigError("server.workers > 1 needs SO_REUSEPORT and fork (Linux, BSD, macOS)")
+    try:
+        enable_multiprocess(config.data_dir / METRICS_DIR)
+    except OSError as err:
+        raise ConfigError(f"cannot prepare {config.data_dir / METRICS_DIR}: {err}") from err
     sockets = _listeners(host, port, count)
     try:
         return _Supervisor(config, sockets).run()
@@ -113,10 +131,12 @@ def _run_worker(
     sockets: Sequence[socket.socket] | None,
     index: int | None,
 ) -> None:
+    memtrace.start(os.environ, worker=index)
     loop, name = new_event_loop()
     extra: dict[str, object] = {"loop": name, "pid": os.getpid()}
     if index is not None:
         extra["worker"] = index
+        extra["sync_leader"] = index == LEADER
     log.info("event loop: %s", name, extra=extra)
     if sockets is None:
         web.run_app(
@@ -133,7 +153,7 @@ def _run_worker(
     # must not interrupt the cleanup.
     _stop_once(loop)
     web.run_app(
-        create_app(config),
+        create_app(config, sync_leader=index == LEADER),
         sock=sockets,
         loop=loop,
         access_log=None,
@@ -258,6 +278,7 @@ class _Supervisor:
                 return 0
             for pid, status in self._reap():
                 index = self._pids.pop(pid)
+                worker_exited(pid)
                 log.error(
                     "worker exited",
                     extra={"worker": index, "pid": pid, **_exit_reason(status)},
@@ -296,6 +317,7 @@ class _Supervisor:
         while self._pids and time.monotonic() < deadline:
             for pid, status in self._reap():
                 index = self._pids.pop(pid)
+                worker_exited(pid)
                 log.info(
                     "worker stopped", extra={"worker": index, "pid": pid, **_exit_reason(status)}
                 )

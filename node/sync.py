@@ -60,7 +60,7 @@ from mapping.scale import Scale
 from node.catalogue import IncentiveCatalogue
 from node.config import NodeConfig
 from node.errors import NodeError
-from node.federation import Federation
+from node.federation import Federation, PeerState
 from node.keystore import NodeKeys
 from node.metrics import Metrics
 from node.status import StatusPublisher
@@ -76,6 +76,8 @@ Sleep = Callable[[float], Awaitable[None]]
 #: Own material is re-signed at least this often even when nothing changed.
 RESIGN_EVERY: Final = timedelta(hours=1)
 MATERIAL_PATH: Final = "/federation/material"
+#: The sync leader's per-peer state, in ``sync.dir``.
+PEERS_FILE: Final = "peers.json"
 ROOT_PATH: Final = "/federation/root"
 
 
@@ -237,6 +239,64 @@ class SyncStore:
                 continue
         return out
 
+    def fingerprint(self) -> tuple[tuple[str, int, int], ...]:
+        """Name, modification time and size of every copy kept (not the key history): changes
+        whenever another worker of the node keeps a new copy (files are replaced by rename)."""
+        found: list[tuple[str, int, int]] = []
+        for folder in ("roots", "materials", "status"):
+            try:
+                entries = list(os.scandir(self.path / folder))
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue  # a temporary file being written
+                try:
+                    info = entry.stat()
+                except OSError:
+                    continue
+                found.append((f"{folder}/{entry.name}", info.st_mtime_ns, info.st_size))
+        with contextlib.suppress(OSError):
+            info = (self.path / PEERS_FILE).stat()
+            found.append((PEERS_FILE, info.st_mtime_ns, info.st_size))
+        return tuple(sorted(found))
+
+    def save_peers(self, peers: dict[str, PeerState]) -> None:
+        """Keep the sync leader's per-peer state (for the other workers' ``/readyz``)."""
+        doc = {
+            city: {
+                "last_attempt": _time_or_none(peer.last_attempt),
+                "last_success": _time_or_none(peer.last_success),
+                "last_error": peer.last_error,
+                "last_error_at": _time_or_none(peer.last_error_at),
+                "errors": peer.errors,
+            }
+            for city, peer in peers.items()
+        }
+        _atomic_write(self.path / PEERS_FILE, json.dumps(doc).encode())
+
+    def load_peers(self, peers: dict[str, PeerState]) -> None:
+        """Copy the kept per-peer state into ``peers`` (members of the current root only)."""
+        try:
+            doc = json.loads((self.path / PEERS_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if not isinstance(doc, dict):
+            return
+        for city, peer in peers.items():
+            entry = doc.get(city)
+            if not isinstance(entry, dict):
+                continue
+            try:
+                peer.last_attempt = _parse_or_none(entry.get("last_attempt"))
+                peer.last_success = _parse_or_none(entry.get("last_success"))
+                peer.last_error_at = _parse_or_none(entry.get("last_error_at"))
+            except CertsError:
+                continue
+            error, count = entry.get("last_error"), entry.get("errors")
+            peer.last_error = error if isinstance(error, str) else None
+            peer.errors = count if isinstance(count, int) else 0
+
     def key_history(self) -> dict[str, dict[str, str]]:
         """This node's attestation keys by kid: ``{"certificate": PEM, "last_used": time}``."""
         try:
@@ -256,6 +316,14 @@ class SyncStore:
     def save_key_history(self, history: dict[str, dict[str, str]]) -> None:
         """Replace the key history."""
         _atomic_write(self.path / "own-keys.json", json.dumps(history, indent=1).encode())
+
+
+def _time_or_none(moment: datetime | None) -> str | None:
+    return None if moment is None else format_time(moment)
+
+
+def _parse_or_none(value: object) -> datetime | None:
+    return None if value is None else parse_time(value, what="peer state time")
 
 
 def restore(federation: Federation, store: SyncStore, now: datetime) -> None:
@@ -367,6 +435,11 @@ class OwnMaterial:
             )
         return out
 
+    def adopt(self, data: bytes, signed_at: datetime) -> None:
+        """Serve ``data``, this node's material as another worker of the node signed it (already
+        verified by the caller); the next :meth:`refresh` here signs again."""
+        self._signed = _SignedOwn(("adopted",), data, signed_at)
+
     async def refresh(self, federation: Federation, now: datetime) -> bytes | None:
         """Sign the material again if anything in it changed (or hourly) and hold it.
 
@@ -444,6 +517,8 @@ class Syncer:
         self._sleep = sleep
         self._lock = asyncio.Lock()
         self.rounds = 0
+        self._seen: tuple[tuple[str, int, int], ...] | None = None
+        self._loaded_status: dict[str, bytes] = {}
 
     # -- HTTP ----------------------------------------------------------------------------------
 
@@ -547,6 +622,58 @@ class Syncer:
                 peer.errors += 1
                 self._metrics.sync_errors.labels(peer=city, code=code).inc()
         self.observe(self._clock())
+        _keep("peer state", self._store.save_peers, fed.peers)
+
+    # -- workers of one node -------------------------------------------------------------------
+
+    async def follow(self, now: datetime, *, leader: bool) -> bool:
+        """Pick up what other workers of this node kept in ``sync.dir``; whether it changed.
+
+        Every worker takes root versions another worker accepted (``POST
+        /v1/federation/roots``); the sync leader then signs our material again. The other
+        workers (followers, which run no rounds) also take the leader's copies of every
+        member's material -- ours included, which they then serve --, peer status lists and
+        per-peer state. Each copy is verified again before it is used; a copy that fails is
+        skipped. Cheap when nothing changed: one ``stat`` per kept file.
+        """
+        fingerprint = self._store.fingerprint()
+        if fingerprint == self._seen:
+            return False
+        self._seen = fingerprint
+        fed = self.federation
+        before = fed.root.version
+        for data in self._store.roots():
+            try:
+                fed.offer_root(data, now)
+            except CertsError:
+                continue
+        if fed.root.version != before:
+            log.info("federation root updated", extra={"version": fed.root.version})
+            if leader:
+                await self.refresh_own(now)
+        if leader:
+            return True
+        for city, (data, fetched_at) in self._store.materials().items():
+            if fed.material_data(city) == data and fed.fetched_at(city) == fetched_at:
+                continue
+            try:
+                fed.offer_material(city, data, now, fetched_at=fetched_at)
+            except CertsError as err:
+                log.debug("not taking a kept material", extra={"peer": city, "code": err.code})
+                continue
+            if city == fed.city:
+                self.own.adopt(data, fetched_at)
+        for uri, token in self._store.statuses().items():
+            if self._loaded_status.get(uri) == token:
+                continue
+            try:
+                fed.status.put(uri, token, now)
+            except ProtocolError as err:
+                log.debug("not taking a kept status list", extra={"uri": uri, "code": err.code})
+                continue
+            self._loaded_status[uri] = token
+        self._store.load_peers(fed.peers)
+        return True
 
     def accept_root(self, data: bytes, now: datetime) -> bool:
         """Offer one signed root (the office API) and keep it if it is the next version.

@@ -189,7 +189,7 @@ def run(data_dir: Path, host: str | None, port: int | None, workers: str | None)
     With more than one worker this process supervises pre-forked workers sharing the port
     (``SO_REUSEPORT``); SIGTERM or SIGINT stops them all. Exits 1 when workers keep dying.
     """
-    from node import failpoints, memtrace
+    from node import failpoints
     from node.config import load_config
     from node.server import serve
 
@@ -203,7 +203,6 @@ def run(data_dir: Path, host: str | None, port: int | None, workers: str | None)
         root.setLevel(config.log_level)
         logging.getLogger("alembic").setLevel(logging.WARNING)
         failpoints.configure(os.environ)
-        memtrace.start(os.environ)
         code = serve(
             config,
             host=host or config.host,
