@@ -10,14 +10,17 @@ the supervisor exits 0. Every wait is bounded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +28,18 @@ import pytest
 import requests
 from aiohttp.test_utils import unused_port
 from click.testing import CliRunner
+from prometheus_client.mmap_dict import MmapedDict
 
+from certs.update import initial_root, member_entry, parse_member_entry
 from node import auth
 from node.cli import cli
 from node.db import create_engine
+from node.metrics import MULTIPROC_ENV
+from node.server import METRICS_DIR
 from protocol.jose import KeySigner
 from protocol.presentation import DisclosureRequest, present
+from tests.certs.sim import Federation as CertsFederation
+from tests.certs.sim import sign_root
 from tests.node.conftest import migrate_url, national_id, write_node_dir
 
 pytestmark = pytest.mark.slow
@@ -71,10 +80,18 @@ def _wait_for(what: str, condition: object, timeout: float = 30.0) -> None:
     raise AssertionError(f"not within {timeout} s: {what}")
 
 
-@pytest.fixture
-def supervised(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, dict[str, str]]]:
+@contextlib.contextmanager
+def _node(
+    tmp_path: Path,
+    extra: dict[str, dict[str, object]],
+    before: Callable[[Path], None] | None = None,
+) -> Iterator[tuple[subprocess.Popen[bytes], str, dict[str, str]]]:
+    """``huxin node run --workers 2`` on a fresh SQLite node; ``before`` sees the data directory
+    before the node starts."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'node' / 'node.db'}"
-    config = write_node_dir(tmp_path / "node", url, extra={"sync": {"interval_seconds": 0}})
+    config = write_node_dir(tmp_path / "node", url, extra=extra)
+    if before is not None:
+        before(config.data_dir)
 
     async def prepare() -> dict[str, str]:
         await migrate_url(url)
@@ -94,6 +111,7 @@ def supervised(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, d
     cmd = [sys.executable, "-c", "from node.cli import main; main()", "node", "run"]
     cmd += ["--data", str(config.data_dir), "--port", str(port), "--workers", "2"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop(MULTIPROC_ENV, None)
     log_path = tmp_path / "node.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)  # noqa: S603
@@ -108,6 +126,7 @@ def supervised(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, d
                 return False
 
         _wait_for("the node answers", ready)
+        _wait_for("two workers", lambda: len(_children(proc.pid)) == 2)
         yield proc, base, tokens
     finally:
         if proc.poll() is None:
@@ -115,6 +134,12 @@ def supervised(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, d
                 os.kill(pid, signal.SIGKILL)
             proc.kill()
             proc.wait(timeout=10)
+
+
+@pytest.fixture
+def supervised(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, dict[str, str]]]:
+    with _node(tmp_path, {"sync": {"interval_seconds": 0}}) as node:
+        yield node
 
 
 def _log(tmp_path: Path) -> list[dict[str, object]]:
@@ -207,3 +232,217 @@ def test_bad_workers_option_is_a_config_error(value: str, tmp_path: Path) -> Non
     result = CliRunner().invoke(cli, ["node", "run", "--data", str(tmp_path), "--workers", value])
     assert result.exit_code == 1
     assert "error[config_error]: --workers must be a positive number or auto" in result.output
+
+
+# --------------------------------------------------------------------------------------------
+# What the workers share: sync leadership, office changes, metrics
+
+
+def _worker_pids(tmp_path: Path) -> dict[int, int]:
+    """Worker index -> pid of the newest process started for it (from the node's log)."""
+    return {
+        int(e["worker"]): int(e["pid"])  # type: ignore[call-overload]
+        for e in _log(tmp_path)
+        if e.get("msg") == "worker started"
+    }
+
+
+def _socket_owner(client_port: int, server_port: int) -> int | None:
+    """Which process holds the TCP connection from ``client_port`` to ``server_port``."""
+    inode = None
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local, remote = fields[1], fields[2]
+                if (
+                    int(local.rsplit(":", 1)[1], 16) == client_port
+                    and int(remote.rsplit(":", 1)[1], 16) == server_port
+                ):
+                    inode = fields[9]
+    if inode is None:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in (proc / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) == f"socket:[{inode}]":
+                        return int(proc.name)
+    return None
+
+
+class _FakePeer:
+    """A member node that answers 404 to everything and notes which worker process asked."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, int | None]] = []
+        self._lock = threading.Lock()
+        peer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner = _socket_owner(self.client_address[1], peer.port)
+                with peer._lock:
+                    peer.requests.append((self.path, owner))
+                body = b'{"error": "not_found"}'
+                self.send_response(404)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                del format, args
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def materials(self) -> list[int | None]:
+        with self._lock:
+            return [owner for path, owner in self.requests if path == "/federation/material"]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _pin_root(data_dir: Path, peer_url: str) -> None:
+    """A federation root of this node's city and one peer (wuhan) served by ``peer_url``."""
+    fed = CertsFederation()
+    members = [fed["zhengzhou"].entry()]
+    wuhan = fed["wuhan"]
+    entry = member_entry(
+        city="wuhan",
+        name_zh=wuhan.name_zh,
+        name_en=wuhan.name_en,
+        issuer=peer_url,
+        node_url=peer_url,
+        scale_id=wuhan.scale_id,
+        ca_certificate=wuhan.ca_cert,
+        governance_keys=[wuhan.governance.public_key],
+    )
+    members.append(parse_member_entry(json.dumps(entry).encode(), federation=fed.federation))
+    root = initial_root(
+        federation=fed.federation,
+        members=members,
+        threshold=2,
+        expires=datetime.now(UTC) + timedelta(days=365),
+    )
+    signed = sign_root(root, fed.governance("zhengzhou", "wuhan"))
+    (data_dir / "federation-root.json").write_bytes(signed)
+
+
+def _fresh_get(base: str, path: str) -> requests.Response:
+    return requests.get(f"{base}{path}", headers={"Connection": "close"}, timeout=10)
+
+
+def test_one_worker_syncs_and_the_others_take_its_copies(tmp_path: Path) -> None:
+    peer = _FakePeer()
+    try:
+        extra: dict[str, dict[str, object]] = {"sync": {"interval_seconds": 1, "attempts": 1}}
+        with _node(tmp_path, extra, lambda d: _pin_root(d, peer.url)) as (proc, base, _):
+            leader = _worker_pids(tmp_path)[0]
+            _wait_for("three sync rounds", lambda: len(peer.materials()) >= 3, 30)
+            owners = peer.materials()
+            # Every round came from worker 0; one syncing worker makes one request a round.
+            assert set(owners) == {leader}, (owners, leader)
+
+            # The other worker reports the leader's peer state (from sync.dir).
+            def every_worker_reports_the_failure() -> bool:
+                for _ in range(16):
+                    body = _fresh_get(base, "/readyz").json()
+                    wuhan = body["federation"]["peers"]["wuhan"]
+                    if wuhan["last_error"] != "peer_http_error" or wuhan["errors"] < 1:
+                        return False
+                return True
+
+            _wait_for("the peer state on every worker", every_worker_reports_the_failure, 10)
+
+            # The leader's replacement leads: rounds continue from it, and only from it.
+            os.kill(leader, signal.SIGKILL)
+            _wait_for(
+                "a replacement worker 0",
+                lambda: (
+                    _worker_pids(tmp_path)[0] != leader
+                    and len(_children(proc.pid)) == 2
+                    and leader not in _children(proc.pid)
+                ),
+            )
+            successor = _worker_pids(tmp_path)[0]
+            done = len(peer.materials())
+            _wait_for("two rounds of the new leader", lambda: len(peer.materials()) >= done + 2)
+            assert set(peer.materials()[done:]) == {successor}
+    finally:
+        peer.close()
+
+
+def _per_worker(data_dir: Path, metric: str, labels: dict[str, str]) -> dict[int, float]:
+    """``metric``'s value with ``labels`` in each worker's own multiprocess file."""
+    out: dict[int, float] = {}
+    for item in (data_dir / METRICS_DIR).glob("counter_*.db"):
+        pid = int(item.stem.rsplit("_", 1)[1])
+        for key, value, _ts, _pos in MmapedDict.read_all_values_from_file(str(item)):  # type: ignore[no-untyped-call]
+            _metric, name, found, _help = json.loads(key)
+            if name == metric and found == labels:
+                out[pid] = out.get(pid, 0.0) + value
+    return out
+
+
+def _scrape(base: str, sample: str) -> float:
+    text = _fresh_get(base, "/metrics").text
+    for line in text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def test_office_changes_and_metrics_reach_every_worker(
+    supervised: tuple[subprocess.Popen[bytes], str, dict[str, str]], tmp_path: Path
+) -> None:
+    proc, base, tokens = supervised
+    data_dir = tmp_path / "node"
+    workers = _children(proc.pid)
+
+    # Requests counted by the worker that answered; /metrics from any worker sums them all.
+    for _ in range(30):
+        assert _fresh_get(base, "/healthz").status_code == 200
+    healthz = {"route": "healthz", "status": "200"}
+    counted = _per_worker(data_dir, "huxin_http_requests_total", healthz)
+    assert set(counted) == workers, counted  # both workers answered some
+    assert sum(counted.values()) == 30
+    sample = 'huxin_http_requests_total{route="healthz",status="200"}'
+    assert {_scrape(base, sample) for _ in range(8)} == {30.0}
+
+    # A catalogue replaced through one worker is served by every worker.
+    doc = _fresh_get(base, "/incentives").json()
+    doc["version"] = "workers-test"
+    resp = requests.put(
+        f"{base}/v1/incentives",
+        json=doc,
+        headers={"Authorization": f"Bearer {tokens['office']}", "Connection": "close"},
+        timeout=30,
+    )
+    assert resp.status_code == 200, resp.text
+    route = {"route": "incentives", "status": "200"}
+    before = _per_worker(data_dir, "huxin_http_requests_total", route)
+
+    def every_worker_serves_it() -> bool:
+        return all(
+            _fresh_get(base, "/incentives").json()["version"] == "workers-test" for _ in range(16)
+        )
+
+    _wait_for("the new catalogue on every worker", every_worker_serves_it, 5)
+    after = _per_worker(data_dir, "huxin_http_requests_total", route)
+    assert {pid for pid in workers if after.get(pid, 0) > before.get(pid, 0)} == workers
+    # A worker that exits leaves its counts in the node's totals.
+    os.kill(min(workers), signal.SIGKILL)
+    _wait_for("a replacement worker", lambda: min(workers) not in _children(proc.pid))
+    _wait_for("two workers", lambda: len(_children(proc.pid)) == 2)
+    assert _scrape(base, sample) == 30.0
