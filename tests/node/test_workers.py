@@ -85,9 +85,10 @@ def _node(
     tmp_path: Path,
     extra: dict[str, dict[str, object]],
     before: Callable[[Path], None] | None = None,
+    environ: dict[str, str] | None = None,
 ) -> Iterator[tuple[subprocess.Popen[bytes], str, dict[str, str]]]:
     """``huxin node run --workers 2`` on a fresh SQLite node; ``before`` sees the data directory
-    before the node starts."""
+    before the node starts; ``environ`` adds to its environment."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'node' / 'node.db'}"
     config = write_node_dir(tmp_path / "node", url, extra=extra)
     if before is not None:
@@ -112,6 +113,7 @@ def _node(
     cmd += ["--data", str(config.data_dir), "--port", str(port), "--workers", "2"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop(MULTIPROC_ENV, None)
+    env.update(environ or {})
     log_path = tmp_path / "node.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)  # noqa: S603
@@ -403,12 +405,33 @@ def _scrape(base: str, sample: str) -> float:
     return 0.0
 
 
-def test_office_changes_and_metrics_reach_every_worker(
-    supervised: tuple[subprocess.Popen[bytes], str, dict[str, str]], tmp_path: Path
+def test_office_changes_metrics_and_memtrace_reach_every_worker(tmp_path: Path) -> None:
+    memtrace = {
+        "HUXIN_TRACEMALLOC": str(tmp_path / "mem.txt"),
+        "HUXIN_TRACEMALLOC_INTERVAL": "0.2",
+        "HUXIN_TRACEMALLOC_FRAMES": "0",
+    }
+    with _node(tmp_path, {"sync": {"interval_seconds": 0}}, environ=memtrace) as node:
+        _office_changes_and_metrics(tmp_path, *node)
+
+
+def _office_changes_and_metrics(
+    tmp_path: Path, proc: subprocess.Popen[bytes], base: str, tokens: dict[str, str]
 ) -> None:
-    proc, base, tokens = supervised
     data_dir = tmp_path / "node"
     workers = _children(proc.pid)
+    # Each worker traces itself and writes its own report (the supervisor does not trace).
+    pids = _worker_pids(tmp_path)
+
+    def reports() -> bool:
+        for index, pid in pids.items():
+            path = tmp_path / f"mem.txt.{index}"
+            if not path.exists() or f"=== pid={pid} " not in path.read_text():
+                return False
+        return True
+
+    _wait_for("a memtrace report from each worker", reports, 10)
+    assert not (tmp_path / "mem.txt").exists()
 
     # Requests counted by the worker that answered; /metrics from any worker sums them all.
     for _ in range(30):
