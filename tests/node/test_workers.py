@@ -366,6 +366,12 @@ def test_one_worker_syncs_and_the_others_take_its_copies(tmp_path: Path) -> None
                 return True
 
             _wait_for("the peer state on every worker", every_worker_reports_the_failure, 10)
+            # Any worker's /metrics: the leader's rounds, the peer down, root version 1.
+            for _ in range(6):
+                samples = _samples(base)
+                assert samples["huxin_sync_rounds_total"] >= 3
+                assert samples['huxin_sync_peer_up{peer="wuhan"}'] == 0
+                assert samples["huxin_federation_root_version"] == 1
 
             # The leader's replacement leads: rounds continue from it, and only from it.
             os.kill(leader, signal.SIGKILL)
@@ -398,11 +404,17 @@ def _per_worker(data_dir: Path, metric: str, labels: dict[str, str]) -> dict[int
 
 
 def _scrape(base: str, sample: str) -> float:
+    """``sample``'s value in ``/metrics`` (over a fresh connection); 0 when absent."""
+    return _samples(base).get(sample, 0.0)
+
+
+def _samples(base: str) -> dict[str, float]:
     text = _fresh_get(base, "/metrics").text
-    for line in text.splitlines():
-        if line.startswith(sample + " "):
-            return float(line.split()[1])
-    return 0.0
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
 
 
 def test_office_changes_metrics_and_memtrace_reach_every_worker(tmp_path: Path) -> None:
