@@ -7,7 +7,8 @@ What it does:
   fetched, each peer status list token, and the history of this node's own attestation keys.
   Files are written to a temporary name and renamed, so a crash never leaves half a copy.
   :func:`restore` loads them into a fresh :class:`~node.federation.Federation` at start-up,
-  verifying each again (a copy that no longer verifies is ignored).
+  verifying each again (a copy that no longer verifies is ignored). The store also keeps the
+  per-peer state after each round (``peers.json``), for the other workers of the node.
 * :class:`OwnMaterial` signs this node's member material (``certs.bundle.sign_material``): its
   current attestation key and every previous key that attestations may still carry (used within
   the attestation lifetime and still certified), its scale, its incentive catalogue and its
@@ -22,6 +23,9 @@ What it does:
   transport errors, timeouts, truncated bodies and 5xx answers only -- never after a response
   that arrived whole and failed verification. Per-peer state and metrics are updated at the end
   of each round.
+* With several worker processes only the sync leader runs rounds; the others call
+  :meth:`Syncer.follow` periodically to take what the leader kept (and every worker takes root
+  versions another worker accepted), so the store has one writer of peer copies.
 
 What it deliberately does not do: verify anything itself (``certs`` and ``protocol`` do,
 through ``node.federation``), or read the clock (the application's ``clock`` is passed in).
