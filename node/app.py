@@ -3,10 +3,10 @@
 What it does: :func:`create_app` builds the application from a :class:`~node.config.NodeConfig`.
 Every resource (database engine, keys, scale, status publisher) is created in ``cleanup_ctx``
 and released there. :data:`ROUTES` is the single table of endpoints and the roles each accepts
-(``None`` marks public federation material); the authorization middleware enforces it, so an
-endpoint without an entry cannot be reached without a credential. One error middleware maps
-every coded error (``NodeError``, ``ProtocolError``, ``MappingError``, ``CertsError``) and
-aiohttp's own HTTP errors to ``{"error": code, "message": ...}``. A third middleware records
+(``None`` marks public federation material); the one middleware (:func:`node_middleware`)
+enforces it, so an endpoint without an entry cannot be reached without a credential. The same
+middleware maps every coded error (``NodeError``, ``ProtocolError``, ``MappingError``,
+``CertsError``) and aiohttp's own HTTP errors to ``{"error": code, "message": ...}``, records
 Prometheus metrics and writes one JSON access-log line per request (route names, never bodies).
 
 With several worker processes (``config.workers`` > 1) each worker builds its own application;
@@ -41,7 +41,7 @@ from mapping.errors import MappingError
 from mapping.scale import Scale, builtin_scale, load_scale_file
 from node import appkeys
 from node.api import attestations, federation, office, public, residents, scores, verify
-from node.auth import Role, authenticate
+from node.auth import Role, authenticate, remembered
 from node.catalogue import IncentiveCatalogue
 from node.config import NodeConfig
 from node.db import create_engine
@@ -148,71 +148,58 @@ def _error_response(status: int, code: str, message: str) -> web.Response:
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Map every coded error and HTTP error to ``{"error": code, "message": ...}``."""
-    try:
-        return await handler(request)
-    except (NodeError, ProtocolError, MappingError, CertsError) as err:
-        status = _status_of(err)
-        if status >= 500:
-            log.error("request failed", extra={"code": err.code, "route": _route_name(request)})
-        return _error_response(status, err.code, str(err))
-    except web.HTTPException as err:
-        if err.status < 400:
-            raise
-        code = _HTTP_CODES.get(err.status, "http_error")
-        return _error_response(err.status, code, err.reason)
-    except ConnectionResetError:
-        # The client went away while its body was read ("Connection lost"): nobody to answer,
-        # and not a database error (the database drivers' errors arrive as SQLAlchemyError).
-        raise
-    except ProgrammingError:  # a bug in a statement, not an outage: no 503, no retry
-        log.exception("database programming error", extra={"route": _route_name(request)})
-        return _error_response(500, "internal_error", "internal error")
-    except (SQLAlchemyError, OSError) as err:
-        log.error("database error", extra={"route": _route_name(request), "error": str(err)})
-        return _error_response(503, "node_unavailable", "the database is unavailable; try again")
-    except asyncio.CancelledError:
-        raise
-    except Exception:  # the last line of defence: log it, answer JSON, never leak details
-        log.exception("unexpected error", extra={"route": _route_name(request)})
-        return _error_response(500, "internal_error", "internal error")
+async def node_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Authorize, map errors, count, time and log each request.
 
-
-@web.middleware
-async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Require a credential with an allowed role on every route not marked public."""
-    name = _route_name(request)
-    if name is None:  # no route matched: aiohttp answers 404/405 itself
-        return await handler(request)
-    roles = _ROLES.get(name, frozenset())  # unknown route name: nobody may call it
-    if roles is None:
-        return await handler(request)
-    app = request.app
-    principal = await authenticate(
-        app[appkeys.ENGINE],
-        request.headers.get("Authorization"),
-        now=app[appkeys.CLOCK](),
-        cache_for=app[appkeys.CONFIG].auth_cache,
-    )
-    if principal.role not in roles:
-        raise ForbiddenError(f"the {principal.role.value} role may not use this endpoint")
-    request[appkeys.PRINCIPAL] = principal
-    return await handler(request)
-
-
-@web.middleware
-async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Count, time and log each request (route name and status only)."""
+    One middleware (not three) because ``/v1/verify`` is a hot path: every middleware layer is
+    a coroutine frame and a route lookup per request. In order: a route with roles needs a
+    credential of one of them (:func:`_authorize`); every coded error and HTTP error becomes
+    ``{"error": code, "message": ...}`` (:func:`_error_response`); the request is counted and
+    timed, and logged at INFO (route name and status only, never bodies).
+    """
     started = time.perf_counter()
+    name = _route_name(request)
     status = 500
     try:
-        response = await handler(request)
+        try:
+            if name is not None:  # None: no route matched; aiohttp answers 404/405 itself
+                roles = _ROLES.get(name, frozenset())  # unknown route name: nobody may call it
+                if roles is not None:
+                    await _authorize(request, roles)
+            response = await handler(request)
+        except (NodeError, ProtocolError, MappingError, CertsError) as err:
+            code = _status_of(err)
+            if code >= 500:
+                log.error("request failed", extra={"code": err.code, "route": name})
+            response = _error_response(code, err.code, str(err))
+        except web.HTTPException as err:
+            if err.status < 400:
+                raise
+            response = _error_response(
+                err.status, _HTTP_CODES.get(err.status, "http_error"), err.reason
+            )
+        except ConnectionResetError:
+            # The client went away while its body was read ("Connection lost"): nobody to
+            # answer, and not a database error (the drivers' errors arrive as SQLAlchemyError).
+            raise
+        except ProgrammingError:  # a bug in a statement, not an outage: no 503, no retry
+            log.exception("database programming error", extra={"route": name})
+            response = _error_response(500, "internal_error", "internal error")
+        except (SQLAlchemyError, OSError) as err:
+            log.error("database error", extra={"route": name, "error": str(err)})
+            response = _error_response(
+                503, "node_unavailable", "the database is unavailable; try again"
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the last line of defence: log it, answer JSON, never leak details
+            log.exception("unexpected error", extra={"route": name})
+            response = _error_response(500, "internal_error", "internal error")
         status = response.status
         return response
     finally:
         elapsed = time.perf_counter() - started
-        route = _route_name(request) or "unmatched"
+        route = name or "unmatched"
         request.app[appkeys.METRICS].observe_request(route, status, elapsed)
         if log.isEnabledFor(logging.INFO):
             log.info(
@@ -224,6 +211,27 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
                     "ms": round(elapsed * 1000, 2),
                 },
             )
+
+
+async def _authorize(request: web.Request, roles: frozenset[Role]) -> None:
+    """Require a credential with one of ``roles``; keep its principal on the request.
+
+    Raises:
+        UnauthorizedError: no, unknown or revoked credential.
+        ForbiddenError: the credential's role is not one of ``roles``.
+    """
+    app = request.app
+    authorization = request.headers.get("Authorization")
+    now = app[appkeys.CLOCK]()
+    cache_for = app[appkeys.CONFIG].auth_cache
+    principal = remembered(app[appkeys.ENGINE], authorization, now=now, cache_for=cache_for)
+    if principal is None:
+        principal = await authenticate(
+            app[appkeys.ENGINE], authorization, now=now, cache_for=cache_for
+        )
+    if principal.role not in roles:
+        raise ForbiddenError(f"the {principal.role.value} role may not use this endpoint")
+    request[appkeys.PRINCIPAL] = principal
 
 
 def _route_name(request: web.Request) -> str | None:
@@ -311,7 +319,7 @@ def create_app(
     """
     app = web.Application(
         client_max_size=config.client_max_size,
-        middlewares=[observe_middleware, error_middleware, auth_middleware],
+        middlewares=[node_middleware],
     )
     app[appkeys.CONFIG] = config
     app[appkeys.CLOCK] = clock

@@ -187,6 +187,42 @@ async def revoke_credential(engine: AsyncEngine, *, name: str, actor: str, now: 
     lookups.found.clear()
 
 
+_NEVER: Final = timedelta(0)
+
+
+def _digest(authorization: str | None) -> str:
+    """The token hash of a well-formed ``Authorization`` header value.
+
+    Raises:
+        UnauthorizedError: missing or not a ``Bearer`` credential of ours.
+    """
+    if not authorization:
+        raise UnauthorizedError("this endpoint needs a credential (Authorization: Bearer ...)")
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        raise UnauthorizedError("malformed credential")
+    return token_hash(token)
+
+
+def remembered(
+    engine: AsyncEngine, authorization: str | None, *, now: datetime, cache_for: timedelta
+) -> Principal | None:
+    """The principal :func:`authenticate` remembered for ``authorization`` and still trusts at
+    ``now``, without a coroutine or the database; ``None`` when it would have to look (nothing
+    remembered, expired, caching off, or a malformed header, which it refuses)."""
+    if not authorization or cache_for <= _NEVER:
+        return None
+    try:
+        digest = _digest(authorization)
+    except UnauthorizedError:
+        return None
+    hit = _lookups(engine).found.get(digest)
+    if hit is not None and hit[1] <= now < hit[1] + cache_for:
+        return hit[0]
+    return None
+
+
 async def authenticate(
     engine: AsyncEngine,
     authorization: str | None,
@@ -205,14 +241,8 @@ async def authenticate(
     Raises:
         UnauthorizedError: missing, not ``Bearer``, unknown or revoked.
     """
-    if not authorization:
-        raise UnauthorizedError("this endpoint needs a credential (Authorization: Bearer ...)")
-    scheme, _, token = authorization.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
-        raise UnauthorizedError("malformed credential")
-    digest = token_hash(token)
-    caching = now is not None and cache_for > timedelta(0)
+    digest = _digest(authorization)
+    caching = now is not None and cache_for > _NEVER
     lookups = _lookups(engine)
     if caching:
         assert now is not None  # noqa: S101 - for mypy: caching implies it
