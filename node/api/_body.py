@@ -50,6 +50,10 @@ def _no_constants(name: str) -> object:
     raise BadRequestError(f"{name} is not valid JSON")
 
 
+#: Built once: ``json.loads`` with hooks builds a decoder (and its scanner) on every call.
+_DECODER: Final = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+
+
 async def json_object(request: web.Request, limit: int = MAX_JSON_BYTES) -> dict[str, object]:
     """The body as a JSON object.
 
@@ -59,9 +63,7 @@ async def json_object(request: web.Request, limit: int = MAX_JSON_BYTES) -> dict
     """
     body = await read_bytes(request, limit)
     try:
-        value = json.loads(
-            body.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constants
-        )
+        value = _DECODER.decode(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise BadRequestError("request body is not valid JSON") from None
     if not isinstance(value, dict):

@@ -89,15 +89,15 @@ class KeyResolvers:
 
     def __init__(self) -> None:
         self._resolver: OwnKeys | None = None
-        self._built_at: datetime | None = None
+        self._valid: tuple[datetime, datetime] | None = None  # [built at, built at + TTL)
 
     def get(self, app: web.Application, now: datetime) -> OwnKeys:
         """The resolver for a request at ``now``."""
-        built = self._built_at
-        if self._resolver is None or built is None or not built <= now < built + RESOLVER_TTL:
+        valid = self._valid
+        if self._resolver is None or valid is None or not valid[0] <= now < valid[1]:
             fed = app[appkeys.FEDERATION]
             self._resolver = OwnKeys(_own_keys(app, now), fed.keys if fed is not None else None)
-            self._built_at = now
+            self._valid = (now, now + RESOLVER_TTL)
         return self._resolver
 
 
