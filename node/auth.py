@@ -81,9 +81,14 @@ class CredentialInfo:
 
 @dataclass
 class _Lookups:
-    """Successful lookups of one database, by token hash, with when each was made."""
+    """Successful lookups of one database, by ``Authorization`` header value, each with the
+    window ``[looked up at, looked up at + cache_for)`` in which it is trusted.
 
-    found: dict[str, tuple[Principal, datetime]] = field(default_factory=dict)
+    Keyed by the header as received (not the token hash) so that a hit costs one dict lookup
+    and no parsing or hashing; the values are only ever compared, never logged or stored.
+    """
+
+    found: dict[str, tuple[Principal, datetime, datetime]] = field(default_factory=dict)
     #: Bumped by every revocation through this process: a lookup that started before one
     #: is not remembered.
     generation: int = 0
@@ -190,8 +195,8 @@ async def revoke_credential(engine: AsyncEngine, *, name: str, actor: str, now: 
 _NEVER: Final = timedelta(0)
 
 
-def _digest(authorization: str | None) -> str:
-    """The token hash of a well-formed ``Authorization`` header value.
+def _checked(authorization: str | None) -> tuple[str, str]:
+    """A well-formed ``Authorization`` header value and its token's hash.
 
     Raises:
         UnauthorizedError: missing or not a ``Bearer`` credential of ours.
@@ -202,7 +207,7 @@ def _digest(authorization: str | None) -> str:
     token = token.strip()
     if scheme.lower() != "bearer" or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise UnauthorizedError("malformed credential")
-    return token_hash(token)
+    return authorization, token_hash(token)
 
 
 def remembered(
@@ -213,12 +218,8 @@ def remembered(
     remembered, expired, caching off, or a malformed header, which it refuses)."""
     if not authorization or cache_for <= _NEVER:
         return None
-    try:
-        digest = _digest(authorization)
-    except UnauthorizedError:
-        return None
-    hit = _lookups(engine).found.get(digest)
-    if hit is not None and hit[1] <= now < hit[1] + cache_for:
+    hit = _lookups(engine).found.get(authorization)
+    if hit is not None and hit[1] <= now < hit[2]:
         return hit[0]
     return None
 
@@ -232,8 +233,8 @@ async def authenticate(
 ) -> Principal:
     """Resolve an ``Authorization`` header value.
 
-    With ``now`` and a positive ``cache_for``, a successful lookup is remembered (by the token's
-    hash) for ``cache_for`` and answered from memory meanwhile. A revocation through
+    With ``now`` and a positive ``cache_for``, a successful lookup is remembered (by the header
+    value) for ``cache_for`` and answered from memory meanwhile. A revocation through
     :func:`revoke_credential` in this process forgets every remembered lookup at once; one made
     by another process (the CLI, another replica) shows within ``cache_for``. Failed lookups
     are never remembered.
@@ -241,13 +242,13 @@ async def authenticate(
     Raises:
         UnauthorizedError: missing, not ``Bearer``, unknown or revoked.
     """
-    digest = _digest(authorization)
+    header, digest = _checked(authorization)
     caching = now is not None and cache_for > _NEVER
     lookups = _lookups(engine)
     if caching:
         assert now is not None  # noqa: S101 - for mypy: caching implies it
-        hit = lookups.found.get(digest)
-        if hit is not None and hit[1] <= now < hit[1] + cache_for:
+        hit = lookups.found.get(header)
+        if hit is not None and hit[1] <= now < hit[2]:
             return hit[0]
     generation = lookups.generation
     async with engine.connect() as conn:
@@ -260,17 +261,17 @@ async def authenticate(
             )
         ).first()
     if row is None:
-        lookups.found.pop(digest, None)
+        lookups.found.pop(header, None)
         raise UnauthorizedError("unknown or revoked credential")
     principal = Principal(name=str(row.name), role=Role(row.role))
     if caching and lookups.generation == generation:
         assert now is not None  # noqa: S101 - for mypy: caching implies it
         if len(lookups.found) >= _CACHE_LIMIT:
-            _forget_expired(lookups, now, cache_for)
-        lookups.found[digest] = (principal, now)
+            _forget_expired(lookups, now)
+        lookups.found[header] = (principal, now, now + cache_for)
     return principal
 
 
-def _forget_expired(lookups: _Lookups, now: datetime, cache_for: timedelta) -> None:
-    live = {k: v for k, v in lookups.found.items() if v[1] <= now < v[1] + cache_for}
+def _forget_expired(lookups: _Lookups, now: datetime) -> None:
+    live = {k: v for k, v in lookups.found.items() if v[1] <= now < v[2]}
     lookups.found = live if len(live) < _CACHE_LIMIT else {}

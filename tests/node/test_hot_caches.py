@@ -104,6 +104,34 @@ async def test_credential_revoked_here_stops_at_once(node: Node) -> None:
     assert resp.status == 401
 
 
+async def test_every_spelling_of_a_remembered_credential_is_forgotten_at_revocation(
+    node: Node,
+) -> None:
+    token = node.tokens["office"]
+    spellings = [f"Bearer {token}", f"bearer   {token}  "]
+    for header in spellings:  # each spelling is remembered on its own
+        await node.ok("GET", "/v1/audit/verify", headers={"Authorization": header})
+    await auth.revoke_credential(
+        node.app[appkeys.ENGINE], name="test-office", actor="test", now=node.clock()
+    )
+    for header in spellings:
+        resp = await node.call("GET", "/v1/audit/verify", headers={"Authorization": header})
+        assert resp.status == 401
+
+
+async def test_a_remembered_credential_is_not_trusted_before_it_was_looked_up(node: Node) -> None:
+    await node.ok("GET", "/v1/audit/verify", role="office")  # remembered now
+    engine = node.app[appkeys.ENGINE]
+    header = f"Bearer {node.tokens['office']}"
+    cache_for = node.config.auth_cache
+    assert auth.remembered(engine, header, now=node.clock(), cache_for=cache_for) is not None
+    earlier = node.clock() - cache_for / 5  # the clock moved back
+    assert auth.remembered(engine, header, now=earlier, cache_for=cache_for) is None
+    later = node.clock() + cache_for
+    assert auth.remembered(engine, header, now=later, cache_for=cache_for) is None
+    assert auth.remembered(engine, "Bearer nope", now=node.clock(), cache_for=cache_for) is None
+
+
 async def test_credential_revoked_elsewhere_stops_within_the_ttl(node: Node) -> None:
     ttl = node.config.auth_cache.total_seconds()
     assert ttl == 5  # the default
