@@ -13,7 +13,9 @@ What it deliberately does not do: any check of its own, or log the presentation.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Final
 
 from aiohttp import web
@@ -33,7 +35,7 @@ from protocol.incentive import (
 )
 from protocol.jose import algorithm_for_key
 from protocol.keys import TrustedKey
-from protocol.verifier import VerifierPolicy, verify_presentation
+from protocol.verifier import VerifiedPresentation, VerifierPolicy, verify_presentation
 
 MAX_PRESENTATION = VerifierPolicy().max_presentation_bytes
 
@@ -105,6 +107,49 @@ RESOLVER_TTL: Final = timedelta(seconds=1)
 RESOLVERS: Final = web.AppKey("verify_key_resolvers", KeyResolvers)
 
 
+def verdict(verified: VerifiedPresentation) -> dict[str, object]:
+    """The answer for a valid presentation (before any incentive decision)."""
+    return {
+        "valid": True,
+        "error": None,
+        "issuer": verified.issuer,
+        "city": verified.city,
+        "scale": {"id": verified.scale_id, "version": verified.scale_version},
+        "level": verified.level,
+        "level_at_least": sorted(verified.level_at_least),
+        "band": list(verified.band) if verified.band else None,
+        "expires_at": int(verified.expires_at.timestamp()),
+    }
+
+
+_JSON: Final = "application/json"
+
+
+@lru_cache(maxsize=256)
+def _verdict_head(issuer: str, city: str, scale_id: str, scale_version: str) -> str:
+    # The issuer's part of a verdict repeats across presentations: serialize it once per issuer
+    # and scale version. Same separators and escaping as json.dumps.
+    return (
+        f'{{"valid": true, "error": null, "issuer": {json.dumps(issuer)}, '
+        f'"city": {json.dumps(city)}, '
+        f'"scale": {{"id": {json.dumps(scale_id)}, "version": {json.dumps(scale_version)}}}, '
+    )
+
+
+def verdict_json(verified: VerifiedPresentation) -> bytes:
+    """``json.dumps(verdict(verified))`` as UTF-8, byte for byte, without the general encoder:
+    the issuer's part from :func:`_verdict_head`, the rest integers (format ``d``)."""
+    head = _verdict_head(verified.issuer, verified.city, verified.scale_id, verified.scale_version)
+    level, band = verified.level, verified.band
+    at_least = ", ".join([f"{k:d}" for k in sorted(verified.level_at_least)])
+    return (
+        f'{head}"level": {"null" if level is None else f"{level:d}"}, '
+        f'"level_at_least": [{at_least}], '
+        f'"band": {f"[{band[0]:d}, {band[1]:d}]" if band else "null"}, '
+        f'"expires_at": {int(verified.expires_at.timestamp()):d}}}'
+    ).encode()
+
+
 def _invalid(code: str, message: str, ref: str | None) -> web.Response:
     body: dict[str, object] = {"valid": False, "error": code, "message": message}
     if ref is not None:
@@ -142,32 +187,23 @@ async def verify(request: web.Request) -> web.Response:
         )
     except ProtocolError as err:
         return _invalid(err.code, err.message, ref)
-    body: dict[str, object] = {
-        "valid": True,
-        "error": None,
-        "issuer": verified.issuer,
-        "city": verified.city,
-        "scale": {"id": verified.scale_id, "version": verified.scale_version},
-        "level": verified.level,
-        "level_at_least": sorted(verified.level_at_least),
-        "band": list(verified.band) if verified.band else None,
-        "expires_at": int(verified.expires_at.timestamp()),
-    }
-    if incentive is not None:
-        rule, local_scale = incentive
-        disclosed, _ = disclosed_by(verified, _holder_scale(request, verified.city))
-        try:
-            decision = decide(rule, local_scale, disclosed, now)
-        except MalformedError as err:
-            return _invalid(err.code, err.message, ref)
-        ask = decision.ask_for
-        body.update(
-            {
-                "incentive": rule.ref,
-                **decision.to_dict(),
-                "ask_for": None
-                if ask is None
-                else {"level": ask.level, "level_at_least": ask.level_at_least, "band": ask.band},
-            }
-        )
+    if incentive is None:
+        return web.Response(body=verdict_json(verified), content_type=_JSON, charset="utf-8")
+    body = verdict(verified)
+    rule, local_scale = incentive
+    disclosed, _ = disclosed_by(verified, _holder_scale(request, verified.city))
+    try:
+        decision = decide(rule, local_scale, disclosed, now)
+    except MalformedError as err:
+        return _invalid(err.code, err.message, ref)
+    ask = decision.ask_for
+    body.update(
+        {
+            "incentive": rule.ref,
+            **decision.to_dict(),
+            "ask_for": None
+            if ask is None
+            else {"level": ask.level, "level_at_least": ask.level_at_least, "band": ask.band},
+        }
+    )
     return web.json_response(body)
