@@ -293,23 +293,11 @@ def check_public_jwk(jwk: Mapping[str, object]) -> None:
     Raises:
         MalformedError: as :func:`public_key_from_jwk`, with the same messages.
     """
-    tx, ty = jwk.get("x"), jwk.get("y")
-    if (
-        type(tx) is str
-        and type(ty) is str
-        and len(tx) == len(ty) == _P256_COORD_B64_LEN
-        and jwk.get("kty") == "EC"
-        and jwk.get("crv") == "P-256"
-        and "d" not in jwk
-    ):
-        # The usual case in one base64 pass: 43 characters are 32 bytes and 2 spare bits, so
-        # x + "A" + y + "A" decodes to x's 32 bytes, a spare byte, y's 32 bytes, a spare byte.
-        raw = f"{tx}A{ty}A".encode("ascii", "replace")
-        if not raw.translate(None, _B64U_CHARS):
-            both = binascii.a2b_base64(raw.translate(_B64U_TO_STD))
-            if not _on_p256(both[:32], both[33:65]):
-                raise MalformedError("JWK point is not on P-256")
-            return
+    point = _p256_point(jwk)  # the usual case in one base64 pass
+    if point is not None:
+        if not _on_p256(point[1:33], point[33:]):
+            raise MalformedError("JWK point is not on P-256")
+        return
     x, y = _decode_jwk(jwk)
     if y is not None and not _on_p256(x, y):
         raise MalformedError("JWK point is not on P-256")
