@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import pytest_asyncio
@@ -21,6 +21,9 @@ from node.app import create_app
 from node.config import NodeConfig, load_config, write_config
 from node.db import create_engine, migrate
 from protocol.jose import KeySigner
+
+if TYPE_CHECKING:  # tests.node.sim imports this module
+    from tests.node.sim import SimFederation
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 PUBLIC_URL = "https://zhengzhou.node.test"
@@ -151,3 +154,24 @@ NationalId = Callable[[int], str]
 def national_id(i: int) -> str:
     """A synthetic 18-character national ID."""
     return f"41010219900101{i:04d}"
+
+
+@pytest.fixture
+def sim_extra() -> dict[str, dict[str, object]] | None:
+    """Extra node.toml sections for every node of :func:`sim`; a test module may override it."""
+    return None
+
+
+@pytest_asyncio.fixture
+async def sim(
+    tmp_path: Path, sim_extra: dict[str, dict[str, object]] | None
+) -> AsyncIterator[SimFederation]:
+    """The in-memory five-city federation of ``tests/node/sim.py``, started, closed after."""
+    from tests.node.sim import SimFederation
+
+    federation = SimFederation(tmp_path)
+    try:
+        await federation.start(extra=sim_extra)
+        yield federation
+    finally:
+        await federation.close()

@@ -9,26 +9,14 @@ from __future__ import annotations
 
 import errno
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from node import appkeys, sync
 from tests.node.sim import SimFederation
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest_asyncio.fixture
-async def sim(tmp_path: Path) -> AsyncIterator[SimFederation]:
-    federation = SimFederation(tmp_path)
-    try:
-        await federation.start()
-        yield federation
-    finally:
-        await federation.close()
 
 
 def _disk_full(path: Path, data: bytes) -> None:

@@ -6,26 +6,13 @@ expires 365 days after it starts and the grace period is the default 7 days.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from tests.node.sim import SimFederation
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest_asyncio.fixture
-async def sim(tmp_path: Path) -> AsyncIterator[SimFederation]:
-    federation = SimFederation(tmp_path)
-    try:
-        await federation.start()
-        yield federation
-    finally:
-        await federation.close()
 
 
 async def _ready(sim: SimFederation) -> tuple[int, dict[str, Any]]:

@@ -4,12 +4,9 @@ incentive verdicts for visitors, revocation, broken peers, root updates and key 
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from certs.bundle import TrustBundle
 from mapping.convert import convert_interval, convert_score
@@ -22,14 +19,10 @@ from tests.node.sim import Holder, SimFederation
 pytestmark = pytest.mark.asyncio
 
 
-@pytest_asyncio.fixture
-async def sim(tmp_path: Path) -> AsyncIterator[SimFederation]:
-    federation = SimFederation(tmp_path)
-    try:
-        await federation.start(extra={"sync": {"material_max_age_seconds": 3600}})
-        yield federation
-    finally:
-        await federation.close()
+@pytest.fixture
+def sim_extra() -> dict[str, dict[str, object]]:
+    """Peer material stays usable for an hour (the tests move the clock)."""
+    return {"sync": {"material_max_age_seconds": 3600}}
 
 
 async def _ready(sim: SimFederation, city: str) -> tuple[int, dict[str, Any]]:

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from certs.bundle import TrustBundle, verify_material
 from certs.root import parse_signed_root
@@ -25,16 +22,6 @@ from tests.certs.sim import sign_root
 from tests.node.sim import START, SimFederation
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest_asyncio.fixture
-async def sim(tmp_path: Path) -> AsyncIterator[SimFederation]:
-    federation = SimFederation(tmp_path)
-    try:
-        await federation.start()
-        yield federation
-    finally:
-        await federation.close()
 
 
 async def _root_version(sim: SimFederation, city: str) -> int:

@@ -4,28 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from node import appkeys
 from node.config import load_config, write_config
 from node.errors import ConfigError
 from protocol.jose import b64u_decode, b64u_encode
 from tests.node.sim import SimFederation
-
-
-@pytest_asyncio.fixture
-async def sim(tmp_path: Path) -> AsyncIterator[SimFederation]:
-    federation = SimFederation(tmp_path)
-    try:
-        await federation.start()
-        yield federation
-    finally:
-        await federation.close()
 
 
 async def _peer(sim: SimFederation, at: str, city: str) -> dict[str, object]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,16 +28,6 @@ from tests.node.conftest import Node
 from tests.node.sim import SimFederation
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest_asyncio.fixture
-async def sim(tmp_path: Path) -> AsyncIterator[SimFederation]:
-    federation = SimFederation(tmp_path)
-    try:
-        await federation.start()
-        yield federation
-    finally:
-        await federation.close()
 
 
 @pytest_asyncio.fixture
