@@ -70,6 +70,7 @@ from bench.node import (
     node_server,
     pinned_client,
     postgres_server_url,
+    stop_processes,
 )
 from protocol.jose import KeySigner
 from protocol.presentation import DisclosureRequest, present
@@ -214,14 +215,7 @@ async def trivial_server(cpu: int | None, workers: int = 1) -> AsyncIterator[str
         await asyncio.sleep(0.5)  # every worker has bound the port by now
         yield url
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        stop_processes(processes)
 
 
 def _valid(_status: int, body: bytes) -> bool:

@@ -279,7 +279,7 @@ async def node_server(
                     _subprocess_server(data_dir, base_url, config, tokens, workers)
                 )
             async with aiohttp.ClientSession() as session:
-                await _wait_ready(session, server)
+                await wait_ready(session, server.base_url, server.process, server.log_tail)
                 for i in range(consent):
                     async with session.post(
                         f"{server.base_url}/v1/residents/consent",
@@ -321,7 +321,14 @@ def _subprocess_server(
     try:
         yield NodeServer(base_url, config, process, tokens, server_cpu, log_path)
     finally:
+        stop_processes([process])
+
+
+def stop_processes(processes: Sequence[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each process, then wait for it; kill one that takes over 10 s."""
+    for process in processes:
         process.terminate()
+    for process in processes:
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -329,17 +336,28 @@ def _subprocess_server(
             process.wait(timeout=10)
 
 
-async def _wait_ready(session: aiohttp.ClientSession, server: NodeServer) -> None:
+async def wait_ready(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    process: subprocess.Popen[bytes] | None,
+    log_tail: Callable[[], str],
+    what: str = "huxin node run",
+) -> None:
+    """Poll ``/readyz`` until it answers 200; fail early if ``process`` exits.
+
+    Raises:
+        RuntimeError: the process exited, or was not ready within ``START_TIMEOUT`` seconds.
+    """
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
-        if server.process is not None and server.process.poll() is not None:
-            raise RuntimeError(f"huxin node run exited: {server.log_tail()}")
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited: {log_tail()}")
         with contextlib.suppress(aiohttp.ClientError, OSError):
-            async with session.get(f"{server.base_url}/readyz") as resp:
+            async with session.get(f"{base_url}/readyz") as resp:
                 if resp.status == 200:
                     return
         await asyncio.sleep(0.05)
-    raise RuntimeError(f"huxin node run did not become ready in time: {server.log_tail()}")
+    raise RuntimeError(f"{what} did not become ready in time: {log_tail()}")
 
 
 # --------------------------------------------------------------------------------------------

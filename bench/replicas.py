@@ -54,12 +54,13 @@ import asyncpg  # type: ignore[import-untyped]
 
 from bench.harness import Row, Stats, machine, render_table
 from bench.node import (
-    START_TIMEOUT,
     free_port,
     fresh_postgres,
     national_id,
     postgres_server_url,
     prepare_node,
+    stop_processes,
+    wait_ready,
 )
 from node.config import NodeConfig
 from node.keystore import load_keys
@@ -172,25 +173,7 @@ def _replica(data_dir: Path, port: int, env: dict[str, str], index: int) -> Iter
     try:
         yield Replica(f"http://127.0.0.1:{port}", process, log_path)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-async def _wait_ready(session: aiohttp.ClientSession, replica: Replica) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if replica.process.poll() is not None:
-            raise RuntimeError(f"a replica exited: {replica.log_tail()}")
-        with contextlib.suppress(aiohttp.ClientError, OSError):
-            async with session.get(f"{replica.base_url}/readyz") as resp:
-                if resp.status == 200:
-                    return
-        await asyncio.sleep(0.05)
-    raise RuntimeError(f"a replica did not become ready in time: {replica.log_tail()}")
+        stop_processes([process])
 
 
 @contextlib.asynccontextmanager
@@ -214,7 +197,9 @@ async def _replicas(
             ]
             async with aiohttp.ClientSession() as session:
                 for replica in replicas:
-                    await _wait_ready(session, replica)
+                    await wait_ready(
+                        session, replica.base_url, replica.process, replica.log_tail, "a replica"
+                    )
             yield config, tokens, replicas, data_dir
 
 
