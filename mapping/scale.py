@@ -12,15 +12,15 @@ Score semantics (see ``docs/scales.md``): a scale is a continuous axis ``[min, m
 bands' spans.
 
 This module does not convert between scales (:mod:`mapping.convert` does), does not know which
-incentives a level unlocks, and reads no file except the one :func:`load_scale_file` is given
-and the package's own built-in definitions. Stdlib only.
+incentives a level unlocks, and reads no file but the package's own built-in definitions (an
+operator's file is read by ``node.scalefile``, which hands the bytes to :func:`parse_scale_json`).
+Stdlib only.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import reprlib
 from bisect import bisect_right
@@ -57,7 +57,7 @@ BUILTIN_SCALE_IDS: tuple[str, ...] = (
     "qiqihar",
 )
 
-#: Largest definition file :func:`load_scale_file` reads (a scale is a few kilobytes).
+#: Largest definition file ``node.scalefile.load_scale_file`` reads (a scale is a few kilobytes).
 MAX_DEFINITION_BYTES = 256 * 1024
 
 _IDENT = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
@@ -502,30 +502,6 @@ def parse_scale_json(data: bytes | str) -> Scale:
             f"a scale definition must be one JSON object, got {type(obj).__name__}"
         )
     return parse_scale(obj)
-
-
-def load_scale_file(path: str | os.PathLike[str]) -> Scale:
-    """Read and validate an operator's scale definition file.
-
-    Raises:
-        ScaleFileError: the file cannot be read, is larger than :data:`MAX_DEFINITION_BYTES`,
-            or is not one JSON object.
-        ScaleDefinitionError: the definition is invalid; the message names the file.
-    """
-    name = os.fspath(path)
-    try:
-        with open(name, "rb") as handle:
-            data = handle.read(MAX_DEFINITION_BYTES + 1)
-    except OSError as err:
-        raise ScaleFileError(f"cannot read scale file {name}: {err.strerror or err}") from err
-    if len(data) > MAX_DEFINITION_BYTES:
-        raise ScaleFileError(f"scale file {name} is larger than {MAX_DEFINITION_BYTES} bytes")
-    try:
-        return parse_scale_json(data)
-    except ScaleFileError as err:
-        raise ScaleFileError(f"{name}: {err}") from err
-    except ScaleDefinitionError as err:
-        raise ScaleDefinitionError(f"{name}: {err}") from err
 
 
 @cache

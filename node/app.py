@@ -38,7 +38,7 @@ from sqlalchemy.exc import ProgrammingError, SQLAlchemyError
 
 from certs.errors import CertsError
 from mapping.errors import MappingError
-from mapping.scale import Scale, builtin_scale, load_scale_file
+from mapping.scale import Scale, builtin_scale
 from node import appkeys
 from node.api import attestations, federation, office, public, residents, scores, verify
 from node.auth import Role, authenticate, remembered
@@ -53,6 +53,7 @@ from node.keystore import NodeKeys, load_keys
 from node.merchant import REPLAY_FILE, SqliteReplayCache
 from node.metrics import Metrics, exposition_registry
 from node.openapi import openapi
+from node.scalefile import load_scale_file
 from node.status import StatusPublisher
 from node.sync import OwnMaterial, Sleep, Syncer, SyncStore, restore
 from protocol.errors import ProtocolError, UnavailableError

@@ -21,10 +21,11 @@ from certs.ca import Purpose, name_parts
 from certs.chain import verify_node_certificate
 from certs.keys import certificate_public_key, load_certificate
 from certs.root import RootPolicy, parse_signed_root
-from mapping.scale import builtin_scale, load_scale_file
+from mapping.scale import builtin_scale
 from node.cli._common import echo_json, fail, reported_errors
 from node.cli.ca import NODE, PUBLIC, load_key_file, parse_at, read_bytes, write_public
 from node.cli.federation import pinned_root_options, read_root
+from node.scalefile import load_scale_file
 from protocol.errors import UnknownKeyError, UntrustedIssuerError
 from protocol.jose import KeySigner
 

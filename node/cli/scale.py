@@ -28,10 +28,10 @@ from mapping.scale import (
     Scale,
     builtin_scale,
     builtin_scales,
-    load_scale_file,
     parse_score,
 )
 from node.cli._common import echo_json, reported_errors
+from node.scalefile import load_scale_file
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
 

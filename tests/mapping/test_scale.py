@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from importlib import resources
-from pathlib import Path
 
 import pytest
 
@@ -24,7 +23,6 @@ from mapping.scale import (
     Scale,
     builtin_scale,
     builtin_scales,
-    load_scale_file,
     parse_scale,
     parse_scale_json,
     parse_score,
@@ -403,32 +401,6 @@ def test_direct_construction_validates() -> None:
     scale = parse_scale(_definition())
     with pytest.raises(ScaleDefinitionError, match="gap"):
         replace(scale, bands=(scale.bands[0], *scale.bands[2:]))
-
-
-# -- files ---------------------------------------------------------------------------------
-
-
-def test_load_operator_file(tmp_path: Path) -> None:
-    path = tmp_path / "mine.json"
-    path.write_text(json.dumps(_definition(), ensure_ascii=False), encoding="utf-8")
-    assert load_scale_file(path).id == "test-scale"
-    assert load_scale_file(str(path)).name_zh == "测试分"
-
-
-def test_load_file_errors(tmp_path: Path) -> None:
-    with pytest.raises(ScaleFileError, match="cannot read") as info:
-        load_scale_file(tmp_path / "missing.json")
-    assert info.value.code == "bad_scale_file"
-    bad_json = tmp_path / "bad.json"
-    bad_json.write_text("{not json", encoding="utf-8")
-    with pytest.raises(ScaleFileError, match="not valid JSON"):
-        load_scale_file(bad_json)
-    invalid = tmp_path / "invalid.json"
-    definition = _definition()
-    _gap(definition)
-    invalid.write_text(json.dumps(definition), encoding="utf-8")
-    with pytest.raises(ScaleDefinitionError, match=r"invalid\.json: .*gap"):
-        load_scale_file(invalid)
 
 
 @pytest.mark.parametrize(
