@@ -465,6 +465,13 @@ def table_rows(rows: Sequence[Row]) -> list[tuple[str, ...]]:
     return cells
 
 
+def print_report(header: Sequence[str], rows: Sequence[Row], *, markdown: bool) -> None:
+    """Print a run's header lines and its table (Markdown: header as a quote, for RESULTS.md)."""
+    print("\n".join(f"> {h}  " for h in header) if markdown else "\n".join(header))
+    print()
+    print(render_table(rows, markdown=markdown))
+
+
 def render_table(rows: Sequence[Row], *, markdown: bool = False) -> str:
     """Format rows as one aligned plain-text table, or as a Markdown table."""
     cells = table_rows(rows)
@@ -527,12 +534,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ratio = fraction of the bound achieved (ours/bound for rates, bound/ours for times); "
         "bounds measured in this run",
     ]
-    if args.markdown:
-        print("\n".join(f"> {h}  " for h in header))
-        print()
-        print(render_table(rows, markdown=True))
-    else:
-        print("\n".join(header))
-        print()
-        print(render_table(rows))
+    print_report(header, rows, markdown=args.markdown)
     return 0

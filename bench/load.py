@@ -52,8 +52,8 @@ from bench.harness import (
     benchmark,
     machine,
     measure_rate,
+    print_report,
     raw_es256_verify_call,
-    render_table,
 )
 from bench.node import (
     LoadResult,
@@ -869,14 +869,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"machine: {info['cpu']}, nproc {info['nproc']}; {info['python']}; {info['openssl']}; "
         f"load average before the run {info['load']}",
     ]
-    if args.markdown:
-        print("\n".join(f"> {h}  " for h in header))
-        print()
-        print(render_table(rows, markdown=True))
-    else:
-        print("\n".join(header))
-        print()
-        print(render_table(rows))
+    print_report(header, rows, markdown=args.markdown)
     return 0
 
 

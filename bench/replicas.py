@@ -52,7 +52,7 @@ from typing import Any, Final
 import aiohttp
 import asyncpg  # type: ignore[import-untyped]
 
-from bench.harness import Row, Stats, machine, render_table
+from bench.harness import Row, Stats, machine, print_report
 from bench.node import (
     free_port,
     fresh_postgres,
@@ -670,18 +670,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"load average before the run {info['load']}",
     ]
     lines = [f"{'PASS' if c.passed else 'FAIL'}  {c.name}: {c.detail}" for c in report.checks]
-    if args.markdown:
-        print("\n".join(f"> {h}  " for h in header))
-        print()
-        print(render_table(report.rows, markdown=True))
-        print()
-        print("\n".join(f"- {line}" for line in lines))
-    else:
-        print("\n".join(header))
-        print()
-        print(render_table(report.rows))
-        print()
-        print("\n".join(lines))
+    print_report(header, report.rows, markdown=args.markdown)
+    print()
+    print("\n".join(f"- {line}" if args.markdown else line for line in lines))
     return 0 if report.passed else 1
 
 

@@ -252,10 +252,7 @@ class Federation:
         Raises:
             FederationUnavailableError: no current material of ``city``.
         """
-        material = self.material(city, now)
-        if material is None:
-            raise FederationUnavailableError(f"no current material of {city!r}")
-        return material.scale
+        return self._current(city, now).scale
 
     def incentives(self, city: str, now: datetime) -> Mapping[str, object]:
         """``city``'s published incentive catalogue document.
@@ -263,10 +260,13 @@ class Federation:
         Raises:
             FederationUnavailableError: no current material of ``city``.
         """
+        return self._current(city, now).incentives
+
+    def _current(self, city: str, now: datetime) -> MemberMaterial:
         material = self.material(city, now)
         if material is None:
             raise FederationUnavailableError(f"no current material of {city!r}")
-        return material.incentives
+        return material
 
     def view(self) -> TrustBundle:
         """The held materials as a :class:`~certs.bundle.TrustBundle` (may lack members)."""

@@ -41,6 +41,18 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
+async def _migrate(database_url: str) -> None:
+    """Bring the database at ``database_url`` to the newest schema (alembic ``head``)."""
+    from node.db import create_engine
+    from node.db import migrate as migrate_schema  # ``migrate`` here is the command
+
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        await migrate_schema(engine)
+    finally:
+        await engine.dispose()
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -103,7 +115,6 @@ def init(
     """Create DIR/node.toml, the signing key and its CSR, the resident-hash key and the database."""
     from node import keystore
     from node.config import CONFIG_FILE, load_config, write_config
-    from node.db import create_engine, migrate
     from node.errors import ConfigError
 
     with reported_errors():
@@ -141,14 +152,7 @@ def init(
         if catalogue.is_file() and not config.incentives_file.exists():
             config.incentives_file.write_bytes(catalogue.read_bytes())
 
-        async def setup() -> None:
-            engine = create_engine(config.database_url, pool_size=1)
-            try:
-                await migrate(engine)
-            finally:
-                await engine.dispose()
-
-        _run(setup())
+        _run(_migrate(config.database_url))
     click.echo(f"节点已设立 / node set up: {data_dir / CONFIG_FILE}")
     if csr is not None and cert is None:
         public = config.signing_key.with_suffix(".pub.pem")
@@ -239,20 +243,10 @@ def _workers_option(value: str | None) -> int | None:
 def migrate(data_dir: Path) -> None:
     """Upgrade the database schema to the newest version."""
     from node.config import load_config
-    from node.db import create_engine
-    from node.db import migrate as run_migrations
 
     with reported_errors():
         config = load_config(data_dir, os.environ)
-
-        async def upgrade() -> None:
-            engine = create_engine(config.database_url, pool_size=1)
-            try:
-                await run_migrations(engine)
-            finally:
-                await engine.dispose()
-
-        _run(upgrade())
+        _run(_migrate(config.database_url))
     click.echo("数据库已是最新 / database schema is current")
 
 
