@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import secrets
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from aiohttp import ClientSession, web
-from aiohttp.test_utils import TestClient, TestServer, unused_port
+from aiohttp.test_utils import TestClient, TestServer
 
 from certs.root import Root
 from certs.update import initial_root, member_entry, parse_member_entry
@@ -49,6 +51,29 @@ SLOW_SECONDS: Final = 1.0
 MODES: Final = frozenset(
     {"pass", "down", "slow", "garbage", "truncated", "oversized", "error", "fixed"}
 )
+
+
+#: Ports the simulation listens on are chosen below the kernel's ephemeral range (32768 and up
+#: on Linux), so an outgoing connection made between choosing a port and binding it (the
+#: proxies' and the nodes' own clients) cannot take it.
+_PORT_RANGE: Final = (20_000, 32_000)
+_taken: set[int] = set()
+
+
+def _reserve_port() -> int:
+    """A free 127.0.0.1 port outside the ephemeral range, not handed out before in this run."""
+    for _ in range(1000):
+        port = random.randrange(*_PORT_RANGE)
+        if port in _taken:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _taken.add(port)
+        return port
+    raise RuntimeError("no free port for the simulated federation")
 
 
 async def _no_sleep(seconds: float) -> None:
@@ -184,7 +209,7 @@ class SimFederation:
         self.base = base
         self.fed = Federation()
         self.clock = FakeClock(START)
-        self.ports = {c: (unused_port(), unused_port()) for c in self.fed.cities}
+        self.ports = {c: (_reserve_port(), _reserve_port()) for c in self.fed.cities}
         self.nodes: dict[str, SimNode] = {}
         self.roots: list[bytes] = []
         self._nid = 0
@@ -263,7 +288,11 @@ class SimFederation:
         )
         app = create_app(config, clock=self.clock, keys=node_keys, sleep=_no_sleep)
         client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1", port=node_port))
-        await client.start_server()
+        try:
+            await client.start_server()
+        except BaseException:
+            await client.close()  # its session too, so a failed start leaks nothing
+            raise
         node = Node(client=client, config=config, clock=self.clock)
         for role in auth.Role:
             node.tokens[role.value] = await auth.add_credential(
